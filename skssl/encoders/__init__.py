@@ -1,0 +1,12 @@
+"""Encoders: the networks whose features a pretrainer learns.
+
+Every encoder is an :class:`torch.nn.Module` mapping a batch ``(B, C, H, W)`` to
+features ``(B, num_features)`` and exposing the integer attribute ``num_features``.
+Encoders are made by name through :func:`make_encoder`; :func:`register_encoder`
+adds a name.
+"""
+
+from ._registry import available_encoders, make_encoder, register_encoder
+from .cnn import SmallCNN
+
+__all__ = ["SmallCNN", "available_encoders", "make_encoder", "register_encoder"]
