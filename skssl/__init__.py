@@ -1,3 +1,8 @@
 """skssl: self-supervised learning on images as scikit-learn transformers."""
 
+from .base import BasePretrainer
+from .pretext.rotation import RotationPretrainer
+
 __version__ = "0.1.0.dev0"
+
+__all__ = ["BasePretrainer", "RotationPretrainer", "__version__"]

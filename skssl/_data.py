@@ -1,0 +1,317 @@
+"""Image input handling shared by every estimator.
+
+Accepted layouts (``n`` images of height ``H``, width ``W`` and ``C`` channels):
+
+- ``(n, H*W*C)`` flattened rows, channels last (``images.reshape(n, -1)``); the
+  image shape comes from ``image_shape`` or, when it is ``None``, is inferred as a
+  square grayscale (``d = s*s``) or square RGB (``d = 3*s*s``) image;
+- ``(n, H, W)`` grayscale images;
+- ``(n, H, W, C)`` channels-last images.
+
+Numpy arrays, numpy memmaps and torch tensors are accepted. Nothing is copied
+whole: :meth:`ImageData.batch` converts one batch at a time to float32, so a
+memmap much larger than memory can be used.
+"""
+
+import math
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+# Values scanned at once by the NaN/inf and mean/std passes (float64 -> 64 MB).
+_CHUNK_VALUES = 8_000_000
+
+
+def _is_tensor(X):
+    return isinstance(X, torch.Tensor)
+
+
+def _as_array(X):
+    """Return X as a numpy array or torch tensor without copying when possible."""
+    if sp.issparse(X):
+        raise TypeError(
+            "A sparse matrix was passed, but skssl needs dense images. Use X.toarray()."
+        )
+    if _is_tensor(X):
+        if X.is_complex():
+            raise ValueError("Complex data not supported; pass real-valued images.")
+        if not (X.is_floating_point() or X.dtype in _TORCH_INTS or X.dtype == torch.bool):
+            raise TypeError(f"Images must be numeric, got a tensor of dtype {X.dtype}.")
+        return X.detach()
+    if not isinstance(X, np.ndarray):
+        if hasattr(X, "__dataframe__") or hasattr(X, "iloc"):
+            X = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
+        else:
+            X = np.asarray(X)
+    if np.iscomplexobj(X):
+        raise ValueError("Complex data not supported; pass real-valued images.")
+    if X.dtype == object:
+        X = X.astype(np.float64)  # raises TypeError for non-numbers
+    elif X.dtype.kind not in "biuf":
+        raise TypeError(
+            f"Images must be numeric (uint8, integer or float), got dtype {X.dtype}. "
+            "Convert them with X.astype(np.float32) or load them as uint8."
+        )
+    return X
+
+
+_TORCH_INTS = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _is_uint8(X):
+    return X.dtype == (torch.uint8 if _is_tensor(X) else np.uint8)
+
+
+def _resolve_image_shape(d, image_shape):
+    """Turn ``image_shape`` (or None) into ``(H, W, C)`` for rows of ``d`` values."""
+    if image_shape is None:
+        for c in (1, 3):
+            s = math.isqrt(d // c)
+            if d % c == 0 and s * s * c == d and s > 0:
+                return (s, s, c)
+        raise ValueError(
+            f"Cannot infer the image shape of rows with {d} values: they are not square "
+            f"grayscale (s*s) or square RGB (3*s*s) images. Pass image_shape=(height, width) "
+            f"or (height, width, channels), or pass X as an (n, height, width[, channels]) array."
+        )
+    shape = [int(v) for v in image_shape]
+    unknown = [i for i, v in enumerate(shape) if v == -1]
+    if len(unknown) == 0 and len(shape) == 2:  # (H, W): channels from the row length
+        shape.append(-1)
+        unknown = [2]
+    elif len(shape) == 2:
+        shape.append(1)
+    known = math.prod(v for v in shape if v != -1)
+    if len(unknown) > 1 or known <= 0 or d % known or (not unknown and known != d):
+        raise ValueError(
+            f"image_shape={tuple(image_shape)} does not fit rows of {d} values: X.shape[1] "
+            "must be height * width * channels, with at most one -1 in image_shape."
+        )
+    if unknown:
+        shape[unknown[0]] = d // known
+    return tuple(shape)
+
+
+class ImageData:
+    """A validated, read-only view of image input that yields float batches.
+
+    Create it with :func:`check_images`. The user's array is kept as it is (never
+    modified, never copied whole); :meth:`batch` converts the rows it is asked for.
+
+    Parameters
+    ----------
+    X : ndarray, memmap or torch.Tensor
+        The images, with ``n`` rows.
+    image_shape : tuple of (int, int, int)
+        ``(H, W, C)``.
+
+    Attributes
+    ----------
+    n_samples : int
+    image_shape : tuple of (int, int, int)
+    n_features : int
+        ``H * W * C``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skssl._data import check_images
+    >>> data = check_images(np.zeros((5, 8, 8), dtype=np.uint8))
+    >>> data.image_shape, data.batch(np.arange(2), "cpu").shape
+    ((8, 8, 1), torch.Size([2, 1, 8, 8]))
+    """
+
+    def __init__(self, X, image_shape):
+        self.X = X
+        self.image_shape = image_shape
+        self.n_samples = X.shape[0]
+        self.n_features = math.prod(image_shape)
+
+    def batch(self, indices, device):
+        """Return images ``indices`` as a float32 tensor ``(b, C, H, W)`` on ``device``.
+
+        uint8 images are scaled to [0, 1]; other dtypes are converted as they are.
+
+        Parameters
+        ----------
+        indices : array of int or slice
+        device : str or torch.device
+
+        Returns
+        -------
+        batch : torch.Tensor
+        """
+        H, W, C = self.image_shape
+        if _is_tensor(self.X):
+            if not isinstance(indices, slice):
+                indices = torch.as_tensor(indices, device=self.X.device)
+            t = self.X[indices].to(device, non_blocking=True)
+        else:
+            t = torch.from_numpy(np.array(self.X[indices], copy=True)).to(device)
+        if t.dtype == torch.uint8:
+            t = t.to(torch.float32).div_(255.0)
+        else:
+            t = t.to(torch.float32)
+        return t.reshape(-1, H, W, C).permute(0, 3, 1, 2).contiguous()
+
+    def chunks(self):
+        """Yield consecutive row slices covering about 8M values each."""
+        step = max(1, _CHUNK_VALUES // max(1, self.n_features))
+        for start in range(0, self.n_samples, step):
+            yield slice(start, min(start + step, self.n_samples))
+
+    def channel_mean_std(self):
+        """Per-channel mean and standard deviation, in one streaming float64 pass.
+
+        Returns
+        -------
+        mean, std : ndarray of shape (C,)
+            On the [0, 1] scale for uint8 images; ``std`` is at least 1e-6.
+        """
+        C = self.image_shape[2]
+        total = np.zeros(C)
+        total_sq = np.zeros(C)
+        for rows in self.chunks():
+            x = self.batch(rows, "cpu").to(torch.float64)
+            total += x.sum(dim=(0, 2, 3)).numpy()
+            total_sq += (x * x).sum(dim=(0, 2, 3)).numpy()
+        count = self.n_samples * self.image_shape[0] * self.image_shape[1]
+        mean = total / count
+        std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+        return mean, np.maximum(std, 1e-6)
+
+
+def check_images(X, image_shape=None, *, expected=None, estimator_name="estimator"):
+    """Validate image input and return an :class:`ImageData`.
+
+    Parameters
+    ----------
+    X : array-like, memmap or torch.Tensor
+        ``(n, H*W*C)``, ``(n, H, W)`` or ``(n, H, W, C)``.
+    image_shape : tuple, default=None
+        ``(H, W)`` or ``(H, W, C)`` for flattened rows; one entry may be ``-1`` (inferred,
+        as in ``numpy.reshape``). ``None`` infers a square grayscale or RGB shape.
+    expected : tuple of (int, int, int), default=None
+        The ``(H, W, C)`` seen at fit: the input must match it. Flattened rows are
+        then read with this shape.
+    estimator_name : str
+        Used in error messages.
+
+    Returns
+    -------
+    data : ImageData
+
+    Raises
+    ------
+    ValueError
+        Empty input, wrong number of dimensions, NaN or infinity, complex values, or
+        an image shape that differs from ``expected``.
+    TypeError
+        Non-numeric or sparse input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skssl._data import check_images
+    >>> check_images(np.zeros((3, 28 * 28))).image_shape
+    (28, 28, 1)
+    >>> check_images(np.zeros((3, 12)), image_shape=(2, -1)).image_shape
+    (2, 6, 1)
+    """
+    X = _as_array(X)
+    if X.ndim not in (2, 3, 4):
+        raise ValueError(
+            f"Expected a 2D (n, H*W*C), 3D (n, H, W) or 4D (n, H, W, C) array, got a "
+            f"{X.ndim}D array of shape {tuple(X.shape)} instead. Reshape your data, e.g. "
+            "X.reshape(1, -1) for a single flattened image."
+        )
+    n = X.shape[0]
+    if n == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a minimum of 1 "
+            "is required."
+        )
+    if X.ndim == 2:
+        d = X.shape[1]
+        if d == 0:
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 "
+                "is required."
+            )
+        if expected is not None:
+            n_expected = math.prod(expected)
+            if d != n_expected:
+                raise ValueError(
+                    f"X has {d} features, but {estimator_name} is expecting {n_expected} "
+                    f"features as input (images of shape {expected})."
+                )
+            shape = tuple(expected)
+        else:
+            shape = _resolve_image_shape(d, image_shape)
+    else:
+        H, W = int(X.shape[1]), int(X.shape[2])
+        C = int(X.shape[3]) if X.ndim == 4 else 1
+        if X.ndim == 4 and C > 4 and X.shape[1] in (1, 3):
+            raise ValueError(
+                f"X has shape {tuple(X.shape)}, which looks channels-first (n, C, H, W); "
+                "skssl expects channels-last (n, H, W, C). Use X.transpose(0, 2, 3, 1) "
+                "(or X.permute(0, 2, 3, 1) for a tensor)."
+            )
+        shape = (H, W, C)
+        if min(shape) == 0:
+            raise ValueError(f"X has an empty image dimension: shape={tuple(X.shape)}.")
+        if image_shape is not None and expected is None:
+            given = _resolve_image_shape(H * W * C, image_shape)
+            if given != shape:
+                raise ValueError(
+                    f"image_shape={image_shape} does not match the shape of the images "
+                    f"{shape}; pass image_shape=None for {X.ndim}D input."
+                )
+        if expected is not None and shape != tuple(expected):
+            raise ValueError(
+                f"X has images of shape {shape}, but {estimator_name} was fitted on images "
+                f"of shape {tuple(expected)}."
+            )
+    data = ImageData(X, shape)
+    _check_finite(data)
+    return data
+
+
+def _check_finite(data):
+    X = data.X
+    floating = X.is_floating_point() if _is_tensor(X) else X.dtype.kind == "f"
+    if not floating:
+        return
+    isfinite = torch.isfinite if _is_tensor(X) else np.isfinite
+    for rows in data.chunks():
+        if not isfinite(X[rows]).all():
+            raise ValueError("Input X contains NaN or infinity; remove or impute them first.")
+
+
+def check_image_size(image_shape, min_size, method):
+    """Raise a ValueError when images are smaller than ``min_size`` pixels.
+
+    Parameters
+    ----------
+    image_shape : tuple of (int, int, int)
+        ``(H, W, C)``.
+    min_size : int or tuple of (int, int)
+        Minimum ``(height, width)``.
+    method : str
+        Named in the message.
+
+    Examples
+    --------
+    >>> from skssl._data import check_image_size
+    >>> check_image_size((28, 28, 1), 9, "JigsawPretrainer")
+    """
+    if isinstance(min_size, numbers.Integral):
+        min_size = (min_size, min_size)
+    H, W = image_shape[:2]
+    if H < min_size[0] or W < min_size[1]:
+        raise ValueError(
+            f"{method} needs images of at least {min_size[0]}x{min_size[1]} pixels, "
+            f"got {H}x{W}."
+        )
