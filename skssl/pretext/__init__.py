@@ -1,0 +1,1 @@
+"""Pretext tasks: one file per self-supervised method."""
