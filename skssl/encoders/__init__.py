@@ -8,5 +8,15 @@ adds a name.
 
 from ._registry import available_encoders, make_encoder, register_encoder
 from .cnn import SmallCNN
+from .resnet import ResNet18Encoder
+from .vit import TransformerBlock, VisionTransformer
 
-__all__ = ["SmallCNN", "available_encoders", "make_encoder", "register_encoder"]
+__all__ = [
+    "ResNet18Encoder",
+    "SmallCNN",
+    "TransformerBlock",
+    "VisionTransformer",
+    "available_encoders",
+    "make_encoder",
+    "register_encoder",
+]
