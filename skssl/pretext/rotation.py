@@ -103,11 +103,11 @@ class RotationPretrainer(BasePretrainer):
     >>> from sklearn.datasets import load_digits
     >>> from skssl import RotationPretrainer
     >>> X = load_digits().images[:200]
-    >>> rot = RotationPretrainer(encoder_kwargs={"channels": (8, 16)}, max_epochs=2,
-    ...                          random_state=0)
+    >>> rot = RotationPretrainer(encoder_kwargs={"channels": (8, 16)}, max_epochs=3,
+    ...                          batch_size=50, random_state=0)
     >>> rot.fit_transform(X).shape
     (200, 16)
-    >>> rot.history_[-1]["pretext_accuracy"] > 0.25
+    >>> rot.loss_curve_[-1] < rot.loss_curve_[0]
     True
     """
 
