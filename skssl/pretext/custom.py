@@ -210,7 +210,9 @@ class PretextPretrainer(BasePretrainer):
         if self.hidden_size is None:
             return nn.Linear(n_in, self.n_outputs)
         return nn.Sequential(
-            nn.Linear(n_in, self.hidden_size), nn.ReLU(), nn.Linear(self.hidden_size, self.n_outputs)
+            nn.Linear(n_in, self.hidden_size),
+            nn.ReLU(),
+            nn.Linear(self.hidden_size, self.n_outputs),
         )
 
     def _probe_task(self):
@@ -256,8 +258,8 @@ class PretextPretrainer(BasePretrainer):
     def _check_task_output(self, result, x, n_tiles, check_values):
         """Check what the task returned for batch ``x``; return ``(inputs, targets)``."""
         if not isinstance(result, (tuple, list)) or len(result) != 2:
-            got = f"a {len(result)}-tuple" if isinstance(result, (tuple, list)) else _describe(
-                result
+            got = (
+                f"a {len(result)}-tuple" if isinstance(result, (tuple, list)) else _describe(result)
             )
             raise TypeError(
                 f"task(x, generator) must return a tuple (inputs, targets); it returned {got}."
