@@ -1,6 +1,5 @@
 """IntruderPretrainer and its corruption, corrupt_tiles."""
 
-import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
