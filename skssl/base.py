@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from ._data import check_images
 from .encoders import make_encoder
 
-__all__ = ["BasePretrainer", "resolve_device"]
+__all__ = ["BasePretrainer", "PretextNet", "mlp_head", "resolve_device"]
 
 
 def resolve_device(device):
@@ -111,6 +111,37 @@ def _split_batches(order, batch_size):
     if n >= 2 and n // n_batches < 2:
         n_batches = max(1, n // 2)
     return np.array_split(order, n_batches)
+
+
+def mlp_head(n_features, n_outputs, hidden=256):
+    """A small classification head: ``Linear-BatchNorm-ReLU-Linear``.
+
+    Parameters
+    ----------
+    n_features : int
+        Input size (the encoder's features, concatenated over tiles where relevant).
+    n_outputs : int
+        Number of pretext classes.
+    hidden : int, default=256
+        Hidden units.
+
+    Returns
+    -------
+    head : torch.nn.Sequential
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl.base import mlp_head
+    >>> mlp_head(128, 4)(torch.zeros(2, 128)).shape
+    torch.Size([2, 4])
+    """
+    return nn.Sequential(
+        nn.Linear(n_features, hidden),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, n_outputs),
+    )
 
 
 class PretextNet(nn.Module):
