@@ -248,19 +248,22 @@ def _shift_hue(x, shift):
     this needs only the hue from RGB, and the closed-form HSV -> RGB.
     """
     r, g, b = x.unbind(1)
-    maxc, _ = x.max(dim=1)
-    minc, _ = x.min(dim=1)
+    maxc = x.amax(dim=1)
+    minc = x.amin(dim=1)
     delta = maxc - minc
-    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
-    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
-    # Hue in sixths of a turn.
-    hue = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2 + rc - bc, 4 + gc - rc))
-    hue = hue.unsqueeze(1) + 6 * shift
-    # Channel n in (R, G, B) = (5, 3, 1): V - V S clamp(min(k, 4 - k), 0, 1), k = (n + H) mod 6.
-    offsets = torch.tensor([5.0, 3.0, 1.0], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    k = torch.remainder(hue + offsets, 6)
-    weight = torch.clamp(torch.minimum(k, 4 - k), 0, 1)
-    return maxc.unsqueeze(1) - delta.unsqueeze(1) * weight
+    # Hue in sixths of a turn, in [-1, 5); a gray pixel has delta = 0 and numerator 0.
+    numerator = torch.where(
+        maxc == r, g - b, torch.where(maxc == g, b - r + 2 * delta, r - g + 4 * delta)
+    )
+    hue = numerator / delta.clamp_min(torch.finfo(x.dtype).tiny) + 6 * shift.squeeze(1)
+    hue = torch.remainder(hue, 6).unsqueeze(1)
+    # The fully saturated colour of each hue: R = |H - 3| - 1, G = 2 - |H - 2|,
+    # B = 2 - |H - 4|, clipped to [0, 1]; then RGB = min + (max - min) * colour.
+    center, sign, bias = torch.tensor(
+        [[3.0, 2.0, 4.0], [1.0, -1.0, -1.0], [-1.0, 2.0, 2.0]], dtype=x.dtype, device=x.device
+    ).view(3, 1, 3, 1, 1)
+    colour = torch.addcmul(bias, sign, (hue - center).abs_()).clamp_(0, 1)
+    return torch.addcmul(minc.unsqueeze(1), delta.unsqueeze(1), colour)
 
 
 class ColorJitter(_Augmentation):
