@@ -32,8 +32,8 @@ __all__ = [
     "simclr_augment",
 ]
 
-# Rec. 601 luma, as torchvision's rgb_to_grayscale.
-_LUMA = (0.299, 0.587, 0.114)
+# Rec. 601 luma, with torchvision's rounding of red (rgb_to_grayscale, adjust_*).
+_LUMA = (0.2989, 0.587, 0.114)
 # torchvision's RandomResizedCrop tries this many boxes before its fallback.
 _CROP_ATTEMPTS = 10
 
@@ -366,7 +366,7 @@ class RandomGrayscale(_Augmentation):
     >>> from skssl.augment import RandomGrayscale
     >>> x = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
     >>> RandomGrayscale(p=1.0)(x, torch.Generator()).flatten()
-    tensor([0.2990, 0.2990, 0.2990])
+    tensor([0.2989, 0.2989, 0.2989])
     """
 
     _params = ("p",)
