@@ -95,6 +95,15 @@ def _gray(x):
     return (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b).unsqueeze(1)
 
 
+def _choose(mask, new, old):
+    """Per image, ``new`` where ``mask`` (``(B, 1, 1, 1)`` bool) is set, else ``old``.
+
+    Same result as ``torch.where`` (a weight of exactly 0 or 1 gives ``old`` or
+    ``new`` exactly), but ``lerp`` is several times faster on a CPU.
+    """
+    return torch.lerp(old, new, mask.to(old.dtype))
+
+
 class _Augmentation:
     """Shared ``__repr__``: the class name and its public parameters."""
 
@@ -226,7 +235,7 @@ class RandomHorizontalFlip(_Augmentation):
     def __call__(self, x, generator):
         _check_batch(x, "RandomHorizontalFlip")
         flip = _uniform(generator, (x.shape[0], 1, 1, 1), x.device) < self.p
-        return torch.where(flip, x.flip(-1), x)
+        return _choose(flip, x.flip(-1), x)
 
 
 def _jitter_range(name, value, center, bound):
@@ -252,18 +261,21 @@ def _shift_hue(x, shift):
     minc = x.amin(dim=1)
     delta = maxc - minc
     # Hue in sixths of a turn, in [-1, 5); a gray pixel has delta = 0 and numerator 0.
-    numerator = torch.where(
-        maxc == r, g - b, torch.where(maxc == g, b - r + 2 * delta, r - g + 4 * delta)
+    # Chosen by lerp with 0/1 weights (exact): torch.where is ~5x slower on a CPU.
+    red_max = (maxc == r).to(x.dtype)
+    green_max = (maxc == g).to(x.dtype)
+    numerator = torch.lerp(
+        torch.lerp(r - g + 4 * delta, b - r + 2 * delta, green_max), g - b, red_max
     )
-    hue = numerator / delta.clamp_min(torch.finfo(x.dtype).tiny) + 6 * shift.squeeze(1)
+    hue = numerator.div_(delta.clamp_min(torch.finfo(x.dtype).tiny)).add_(6 * shift.squeeze(1))
     hue = torch.remainder(hue, 6).unsqueeze(1)
     # The fully saturated colour of each hue: R = |H - 3| - 1, G = 2 - |H - 2|,
     # B = 2 - |H - 4|, clipped to [0, 1]; then RGB = min + (max - min) * colour.
     center, sign, bias = torch.tensor(
         [[3.0, 2.0, 4.0], [1.0, -1.0, -1.0], [-1.0, 2.0, 2.0]], dtype=x.dtype, device=x.device
     ).view(3, 1, 3, 1, 1)
-    colour = torch.addcmul(bias, sign, (hue - center).abs_()).clamp_(0, 1)
-    return torch.addcmul(minc.unsqueeze(1), delta.unsqueeze(1), colour)
+    colour = (hue - center).abs_().mul_(sign).add_(bias).clamp_(0, 1)
+    return colour.mul_(delta.unsqueeze(1)).add_(minc.unsqueeze(1))
 
 
 class ColorJitter(_Augmentation):
@@ -335,19 +347,20 @@ class ColorJitter(_Augmentation):
             None if rng is None else _per_image(rng[0] + (rng[1] - rng[0]) * u[:, i + 1], x)
             for i, rng in enumerate(self._ranges)
         )
-        out = x
-        if brightness is not None:
-            out = (out * brightness).clamp_(0, 1)
+        if not rgb:
+            saturation = hue = None
+        if brightness is None and contrast is None and saturation is None and hue is None:
+            return x
+        # One copy, then in-place steps: on a CPU, allocating costs as much as computing.
+        out = (x * brightness).clamp_(0, 1) if brightness is not None else x.clone()
         if contrast is not None:
             mean = _gray(out).mean(dim=(1, 2, 3), keepdim=True)
-            out = torch.lerp(mean, out, contrast).clamp_(0, 1)
-        if rgb and saturation is not None:
-            out = torch.lerp(_gray(out), out, saturation).clamp_(0, 1)
-        if rgb and hue is not None:
+            out.mul_(contrast).add_(mean * (1 - contrast)).clamp_(0, 1)
+        if saturation is not None:
+            out.lerp_(_gray(out), 1 - saturation).clamp_(0, 1)
+        if hue is not None:
             out = _shift_hue(out, hue)
-        if out is x:
-            return x
-        return torch.where(_per_image(u[:, 0], x) < self.p, out, x)
+        return _choose(_per_image(u[:, 0], x) < self.p, out, x)
 
 
 class RandomGrayscale(_Augmentation):
@@ -379,7 +392,7 @@ class RandomGrayscale(_Augmentation):
         if not _check_rgb(x, "RandomGrayscale"):
             return x
         gray = _uniform(generator, (x.shape[0], 1, 1, 1), x.device) < self.p
-        return torch.where(gray, _gray(x).expand_as(x), x)
+        return _choose(gray, _gray(x).expand_as(x), x)
 
 
 class GaussianBlur(_Augmentation):
