@@ -401,8 +401,8 @@ class GaussianBlur(_Augmentation):
     Parameters
     ----------
     kernel_size : int
-        Odd kernel size in pixels; it must be smaller than twice the image height
-        and width. SimCLR uses 10 % of the image size.
+        Odd kernel size in pixels; ``kernel_size // 2`` must be smaller than the
+        image height and width. SimCLR uses 10 % of the image size.
     sigma : float or tuple of (float, float), default=(0.1, 2.0)
         Range of the standard deviation in pixels (a float fixes it).
     p : float, default=0.5
@@ -544,6 +544,8 @@ def simclr_augment(
     >>> view_a.shape, bool((view_a != view_b).any())
     (torch.Size([16, 3, 32, 32]), True)
     """
+    if image_size is None:
+        raise ValueError("image_size must be a positive int or a pair of positive ints, got None.")
     if n_channels not in (1, 3):
         raise ValueError(f"n_channels must be 1 or 3, got {n_channels!r}.")
     if not isinstance(jitter_strength, numbers.Real) or jitter_strength < 0:

@@ -236,7 +236,9 @@ def test_simclr_recipe():
         lambda: GaussianBlur(4),
         lambda: GaussianBlur(3, sigma=(0.0, 1.0)),
         lambda: Compose([1]),
+        lambda: simclr_augment(None, 3),
         lambda: simclr_augment(32, 2),
+        lambda: simclr_augment(32, 3, blur=1),
         lambda: simclr_augment(32, 3, jitter_strength=-1),
     ],
 )
