@@ -41,9 +41,7 @@ _CROP_ATTEMPTS = 10
 def _uniform(generator, shape, device):
     """Draw ``U[0, 1)`` float32 numbers from ``generator``, returned on ``device``."""
     if not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator, got {type(generator).__name__}."
-        )
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}.")
     u = torch.rand(shape, generator=generator, device=generator.device, dtype=torch.float32)
     return u.to(device)
 
@@ -125,7 +123,9 @@ class RandomResizedCrop(_Augmentation):
     sub-pixel position and size (torchvision rounds them to whole pixels). All
     images are cropped and resized by one ``affine_grid`` + ``grid_sample``
     (bilinear, no antialiasing: shrinking a large box to a much smaller ``size``
-    aliases more than torchvision's antialiased resize).
+    aliases more than torchvision's antialiased resize). Since the box is sampled
+    from the whole image, output pixels on its edge may blend in the pixels just
+    outside it, where torchvision's crop-then-resize repeats the box's edge.
 
     Parameters
     ----------
@@ -151,9 +151,7 @@ class RandomResizedCrop(_Augmentation):
     def __init__(self, size=None, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
         if size is not None:
             pair = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
-            if len(pair) != 2 or not all(
-                isinstance(s, numbers.Integral) and s >= 1 for s in pair
-            ):
+            if len(pair) != 2 or not all(isinstance(s, numbers.Integral) and s >= 1 for s in pair):
                 raise ValueError(
                     f"size must be None, a positive int or a pair of positive ints, got {size!r}."
                 )
@@ -205,9 +203,7 @@ class RandomResizedCrop(_Augmentation):
             dim=1,
         ).to(x.dtype)
         grid = F.affine_grid(theta, [n_images, n_channels, out_h, out_w], align_corners=False)
-        return F.grid_sample(
-            x, grid, mode="bilinear", padding_mode="border", align_corners=False
-        )
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 class RandomHorizontalFlip(_Augmentation):
@@ -405,8 +401,8 @@ class GaussianBlur(_Augmentation):
     Parameters
     ----------
     kernel_size : int
-        Odd kernel size in pixels; it must be smaller than twice the image height
-        and width. SimCLR uses 10 % of the image size.
+        Odd kernel size in pixels; ``kernel_size // 2`` must be smaller than the
+        image height and width. SimCLR uses 10 % of the image size.
     sigma : float or tuple of (float, float), default=(0.1, 2.0)
         Range of the standard deviation in pixels (a float fixes it).
     p : float, default=0.5
@@ -497,7 +493,11 @@ class Compose(_Augmentation):
 
 
 def simclr_augment(
-    image_size, n_channels, crop_scale=(0.08, 1.0), jitter_strength=0.5, grayscale_p=0.2,
+    image_size,
+    n_channels,
+    crop_scale=(0.08, 1.0),
+    jitter_strength=0.5,
+    grayscale_p=0.2,
     blur=False,
 ):
     """Build the SimCLR augmentation recipe for a batch.
@@ -544,6 +544,8 @@ def simclr_augment(
     >>> view_a.shape, bool((view_a != view_b).any())
     (torch.Size([16, 3, 32, 32]), True)
     """
+    if image_size is None:
+        raise ValueError("image_size must be a positive int or a pair of positive ints, got None.")
     if n_channels not in (1, 3):
         raise ValueError(f"n_channels must be 1 or 3, got {n_channels!r}.")
     if not isinstance(jitter_strength, numbers.Real) or jitter_strength < 0:

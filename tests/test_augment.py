@@ -1,3 +1,5 @@
+import pickle
+
 import pytest
 import torch
 import torchvision.transforms.v2.functional as TF
@@ -56,6 +58,12 @@ def test_deterministic_for_a_seed(name):
     assert torch.equal(aug(x, _gen(3)), aug(x, _gen(3)))
     if name in RANDOM_PER_IMAGE:
         assert not torch.equal(aug(x, _gen(3)), aug(x, _gen(4)))
+
+
+def test_pickle_round_trip():
+    aug = simclr_augment(12, 3, blur=True)
+    x = _batch()
+    assert torch.equal(pickle.loads(pickle.dumps(aug))(x, _gen(1)), aug(x, _gen(1)))
 
 
 def test_global_rng_untouched():
@@ -126,15 +134,28 @@ def test_crop_full_box_is_identity():
 def test_crop_matches_torchvision_resized_crop():
     x = _batch(n=2, size=20)
     crop = RandomResizedCrop(size=(12, 10))
-    boxes = (torch.tensor([3.0, 7.0]), torch.tensor([2.0, 5.0]),
-             torch.tensor([15.0, 12.0]), torch.tensor([9.0, 14.0]))
+    boxes = (
+        torch.tensor([3.0, 7.0]),
+        torch.tensor([2.0, 5.0]),
+        torch.tensor([15.0, 12.0]),
+        torch.tensor([9.0, 14.0]),
+    )
     crop._boxes = lambda *args: boxes
     ours = crop(x, _gen())
-    ref = torch.stack([
-        TF.resized_crop(x[i], int(boxes[1][i]), int(boxes[0][i]), int(boxes[3][i]),
-                        int(boxes[2][i]), [12, 10], antialias=False)
-        for i in range(2)
-    ])
+    ref = torch.stack(
+        [
+            TF.resized_crop(
+                x[i],
+                int(boxes[1][i]),
+                int(boxes[0][i]),
+                int(boxes[3][i]),
+                int(boxes[2][i]),
+                [12, 10],
+                antialias=False,
+            )
+            for i in range(2)
+        ]
+    )
     # Border samples differ: the box is cut from the whole image, so ours reads the
     # pixels just outside the box where torchvision repeats the box's edge.
     assert torch.allclose(ours[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1], atol=1e-5)
@@ -215,7 +236,9 @@ def test_simclr_recipe():
         lambda: GaussianBlur(4),
         lambda: GaussianBlur(3, sigma=(0.0, 1.0)),
         lambda: Compose([1]),
+        lambda: simclr_augment(None, 3),
         lambda: simclr_augment(32, 2),
+        lambda: simclr_augment(32, 3, blur=1),
         lambda: simclr_augment(32, 3, jitter_strength=-1),
     ],
 )
