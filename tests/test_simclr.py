@@ -49,6 +49,8 @@ def test_same_random_state_same_features(digits):
     c = SimCLRPretrainer(max_epochs=1, random_state=4, **FAST).fit_transform(X)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
+    est = SimCLRPretrainer(max_epochs=1, random_state=3, **FAST).fit(X)
+    assert est.score(X) == est.score(X) < 0
 
 
 def test_two_views_of_each_image_differ(digits):
