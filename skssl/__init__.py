@@ -2,7 +2,8 @@
 
 from .base import BasePretrainer
 from .pretext.rotation import RotationPretrainer
+from .pretext.simclr import SimCLRPretrainer
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BasePretrainer", "RotationPretrainer", "__version__"]
+__all__ = ["BasePretrainer", "RotationPretrainer", "SimCLRPretrainer", "__version__"]

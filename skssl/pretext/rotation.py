@@ -63,6 +63,8 @@ class RotationPretrainer(BasePretrainer):
     batch_size : int, default=256
         Images per batch (each gives 4 inputs).
     learning_rate : float, default=1e-3
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` decays the learning rate towards 0 over each fit call.
     weight_decay : float, default=1e-4
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
     device : str, default="auto"
