@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skssl import RotationPretrainer
+from skssl import ContextPretrainer, JigsawPretrainer, RotationPretrainer
 
 # Tiny, fast settings: the checks use small 2D float arrays with few columns, read
 # here as 1-pixel-high images of any width (image_shape=(1, -1)).
@@ -15,7 +15,11 @@ FAST = dict(
     random_state=0,
 )
 
-ESTIMATORS = [RotationPretrainer(**FAST)]
+ESTIMATORS = [
+    RotationPretrainer(**FAST),
+    JigsawPretrainer(n_permutations=10, **FAST),
+    ContextPretrainer(**FAST),
+]
 
 EXPECTED_FAILED_CHECKS = {}
 
