@@ -6,17 +6,8 @@ import torch
 
 from skssl import JigsawPretrainer
 from skssl.datasets import load_fashion_mnist
-from skssl.pretext._patches import normalize_patches
 
 SMALL = dict(encoder_kwargs={"channels": (8, 16)}, batch_size=32, device="cpu")
-
-
-def locate(patch, image):
-    """(top, left) of the window of ``image`` (H, W) that ``patch`` (t, t) normalises from."""
-    t = patch.shape[-1]
-    windows = normalize_patches(image.unfold(0, t, 1).unfold(1, t, 1))
-    error = (windows - patch).abs().amax(dim=(-2, -1))
-    return divmod(int(error.argmin()), windows.shape[1])
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +37,7 @@ def test_permutation_set_is_far_apart_stored_and_seeded():
     assert warm.fit(X).permutations_ is first
 
 
-def test_batch_is_the_shuffled_puzzle_of_each_image():
+def test_batch_is_the_shuffled_puzzle_of_each_image(locate):
     est = JigsawPretrainer(n_permutations=30, random_state=0, **SMALL)
     est.fit(np.random.RandomState(0).rand(4, 28, 28))
     x = torch.randn(5, 1, 28, 28)
