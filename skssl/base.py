@@ -503,7 +503,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         try:
             n_features = self._dry_run_features(self.encoder_, in_channels, image_size)
         except ValueError as exc:
-            raise ValueError(f"{problem} On whole images: {exc}") from exc
+            raise ValueError(f"{problem} On whole images it raised: {exc.__cause__}") from exc
         if n_features != self.encoder_.num_features:
             raise ValueError(
                 f"{problem} It returns {self.encoder_.num_features} features on patches "

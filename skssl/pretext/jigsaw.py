@@ -62,12 +62,12 @@ class JigsawPretrainer(BasePretrainer):
     both sizes: ``"cnn"`` and ``"resnet18"`` pool globally over any size; a ViT has
     a fixed input size and is refused at fit. Whole images are normalised as in
     every pretrainer, with the per-channel mean and standard deviation learnt at
-    fit, not per image as the tiles are: the encoder's per-tile normalisation
-    removed brightness and contrast *within* the puzzle so that tiles cannot be
-    matched by them, but across images they carry information (a bright or
-    high-contrast image) that a downstream model can use; the features of a whole
-    image stay on the same scale as the tiles', since per-channel normalisation
-    gives whole images mean 0 and standard deviation 1 on average.
+    fit, not per image as the tiles are. Per-image statistics would not make a
+    whole image look like a tile to the encoder anyway (its filters see windows of
+    the image, whose statistics vary within it), and per-tile normalisation is
+    there to hide brightness and contrast *within* a puzzle, while *across* images
+    they tell things a downstream model can use. Measured on Fashion-MNIST, a
+    linear probe on the features was as accurate with either normalisation.
 
     Parameters
     ----------
