@@ -4,6 +4,7 @@ from .base import BasePretrainer
 from .pretext.context import ContextPretrainer
 from .pretext.jigsaw import JigsawPretrainer
 from .pretext.rotation import RotationPretrainer
+from .pretext.simclr import SimCLRPretrainer
 
 __version__ = "0.1.0.dev0"
 
@@ -12,5 +13,6 @@ __all__ = [
     "ContextPretrainer",
     "JigsawPretrainer",
     "RotationPretrainer",
+    "SimCLRPretrainer",
     "__version__",
 ]

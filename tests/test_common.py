@@ -9,7 +9,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skssl import ContextPretrainer, JigsawPretrainer, RotationPretrainer
+from skssl import ContextPretrainer, JigsawPretrainer, RotationPretrainer, SimCLRPretrainer
 from skssl.datasets import load_fashion_mnist
 
 # Tiny, fast settings: the checks use small 2D float arrays with few columns, read
@@ -53,6 +53,7 @@ class MagnifiedContextPretrainer(_Magnify, ContextPretrainer):
 
 ESTIMATORS = [
     RotationPretrainer(**FAST),
+    SimCLRPretrainer(**FAST),
     MagnifiedJigsawPretrainer(n_permutations=10, **FAST),
     MagnifiedContextPretrainer(**FAST),
 ]
@@ -60,6 +61,8 @@ ESTIMATORS = [
 EXPECTED_FAILED_CHECKS = {}
 
 
+# The checks' data is not on an image scale; SimCLR's warning about it is expected.
+@pytest.mark.filterwarnings("ignore:SimCLRPretrainer augments images:UserWarning")
 @parametrize_with_checks(
     ESTIMATORS,
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}),

@@ -5,16 +5,16 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._data import check_image_size
-from ..base import BasePretrainer
+from ..base import BasePretrainer, mlp_head
 from ._patches import (
     _MIN_TILE,
     CONTEXT_OFFSETS,
     _default_context,
     channel_jitter,
+    default_channel_shift,
     extract_context_pairs,
     normalize_patches,
 )
-from ._spatial import PatchFusionHead, default_channel_shift
 
 
 class ContextPretrainer(BasePretrainer):
@@ -30,9 +30,10 @@ class ContextPretrainer(BasePretrainer):
     normalised on its own (mean 0, standard deviation 1 per channel). The network
     is the paper's late-fusion siamese one: one encoder, shared by both patches
     (they go through it as one batch), embeds each patch, the two feature vectors
-    are concatenated (centre first) and a one-hidden-layer MLP
-    (``Linear(2 * n_features, 512) - ReLU - Linear(512, 8)``, the paper's fc7-fc8)
-    classifies the position.
+    are concatenated (centre first) and a one-hidden-layer MLP classifies the
+    position: the paper's fc7-fc8 (4096 hidden units on AlexNet features) as
+    :func:`~skssl.base.mlp_head`, ``Linear(2 * n_features, 256) - BatchNorm - ReLU -
+    Linear(256, 8)``.
 
     **A batch.** For ``B`` images of ``C`` channels the encoder's inputs have shape
     ``(B, 2, C, p, p)``, ``inputs[:, 0]`` the centre patch and ``inputs[:, 1]`` the
@@ -65,18 +66,6 @@ class ContextPretrainer(BasePretrainer):
 
     Parameters
     ----------
-    patch_size : int, default=None
-        Side of a patch in pixels. ``None``: the largest for which the jittered 3x3
-        layout fits in the image.
-    gap : int, default=None
-        Pixels between neighbouring patches, at least ``2 * jitter`` (so that
-        jittered patches never overlap). ``None``: a quarter of a patch, at least
-        ``2 * jitter``.
-    jitter : int, default=None
-        Largest shift of each patch in pixels. ``None``: the paper's 7 px per 96 px
-        patch, at least 1 px.
-    color_guard : {"jitter", "grayscale"} or None, default="jitter"
-        Guard against chromatic aberration on colour images (see above).
     encoder : str, torch.nn.Module or callable, default="cnn"
         A name from :func:`skssl.encoders.available_encoders`, a module (deep-copied at
         fit, never trained in place) or a factory returning a module. It must take
@@ -92,6 +81,8 @@ class ContextPretrainer(BasePretrainer):
     batch_size : int, default=256
         Images per batch (each gives one pair, two encoder inputs).
     learning_rate : float, default=1e-3
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` decays the learning rate towards 0 over each fit call.
     weight_decay : float, default=1e-4
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
     device : str, default="auto"
@@ -102,6 +93,18 @@ class ContextPretrainer(BasePretrainer):
         Show a progress bar per epoch.
     warm_start : bool, default=False
         Whether :meth:`fit` continues from the previous fit.
+    patch_size : int, default=None
+        Side of a patch in pixels. ``None``: the largest for which the jittered 3x3
+        layout fits in the image.
+    gap : int, default=None
+        Pixels between neighbouring patches, at least ``2 * jitter`` (so that
+        jittered patches never overlap). ``None``: a quarter of a patch, at least
+        ``2 * jitter``.
+    jitter : int, default=None
+        Largest shift of each patch in pixels. ``None``: the paper's 7 px per 96 px
+        patch, at least 1 px.
+    color_guard : {"jitter", "grayscale"} or None, default="jitter"
+        Guard against chromatic aberration on colour images (see above).
 
     Attributes
     ----------
@@ -166,10 +169,6 @@ class ContextPretrainer(BasePretrainer):
     def __init__(
         self,
         *,
-        patch_size=None,
-        gap=None,
-        jitter=None,
-        color_guard="jitter",
         encoder="cnn",
         encoder_kwargs=None,
         image_shape=None,
@@ -177,12 +176,17 @@ class ContextPretrainer(BasePretrainer):
         max_time=None,
         batch_size=256,
         learning_rate=1e-3,
+        lr_schedule="constant",
         weight_decay=1e-4,
         optimizer="adamw",
         device="auto",
         random_state=None,
         verbose=0,
         warm_start=False,
+        patch_size=None,
+        gap=None,
+        jitter=None,
+        color_guard="jitter",
     ):
         super().__init__(
             encoder=encoder,
@@ -192,6 +196,7 @@ class ContextPretrainer(BasePretrainer):
             max_time=max_time,
             batch_size=batch_size,
             learning_rate=learning_rate,
+            lr_schedule=lr_schedule,
             weight_decay=weight_decay,
             optimizer=optimizer,
             device=device,
@@ -241,7 +246,7 @@ class ContextPretrainer(BasePretrainer):
         return (patch, patch)
 
     def _build_head(self, n_features):
-        return PatchFusionHead(2, n_features, len(CONTEXT_OFFSETS))
+        return mlp_head(2 * n_features, len(CONTEXT_OFFSETS))
 
     def _prepare(self, x):
         if self.color_guard == "grayscale":
