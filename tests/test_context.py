@@ -6,7 +6,12 @@ import torch
 
 from skssl import ContextPretrainer
 from skssl.datasets import load_fashion_mnist
-from skssl.pretext._patches import CONTEXT_OFFSETS, ContextGeometry, context_geometry
+from skssl.pretext._patches import (
+    CONTEXT_OFFSETS,
+    ContextGeometry,
+    context_geometry,
+    normalize_patches,
+)
 
 SMALL = dict(encoder_kwargs={"channels": (8, 16)}, batch_size=32, device="cpu")
 
@@ -96,10 +101,14 @@ def test_transform_encodes_whole_images(fashion):
     est = ContextPretrainer(max_epochs=1, random_state=0, **SMALL).fit(X)
     features = est.transform(X)
     assert features.shape == (64, 16) and features.dtype == np.float32
-    x = (torch.from_numpy(X[:, None] / 255.0).float() - est.channel_mean_[0]) / est.channel_std_[0]
+    # each whole image is normalised on its own, as the patches are at fit
+    x = torch.from_numpy(X[:, None] / 255.0).float()
+    x = (x - est.channel_mean_[0]) / est.channel_std_[0]
     with torch.no_grad():
-        expected = est.encoder_.eval()(x).numpy()
+        expected = est.encoder_.eval()(normalize_patches(x)).numpy()
     np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
+    # so brightness and contrast do not change the features
+    np.testing.assert_allclose(est.transform(X * 0.5 + 20.0), features, rtol=1e-3, atol=1e-4)
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.transform(X), features)
     assert again.score(X) == est.score(X)

