@@ -1,9 +1,18 @@
 """skssl: self-supervised learning on images as scikit-learn transformers."""
 
 from .base import BasePretrainer
+from .pretext.context import ContextPretrainer
+from .pretext.jigsaw import JigsawPretrainer
 from .pretext.rotation import RotationPretrainer
 from .pretext.simclr import SimCLRPretrainer
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BasePretrainer", "RotationPretrainer", "SimCLRPretrainer", "__version__"]
+__all__ = [
+    "BasePretrainer",
+    "ContextPretrainer",
+    "JigsawPretrainer",
+    "RotationPretrainer",
+    "SimCLRPretrainer",
+    "__version__",
+]

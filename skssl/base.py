@@ -199,7 +199,9 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     ``_count_correct(outputs, targets)`` (the pretext accuracy of ``history_``).
     A method that augments images sets ``_make_batch_takes_raw = True``: its
     ``_make_batch`` then receives the batch on the [0, 1] scale, before normalisation,
-    and normalises its inputs with ``_normalize``.
+    and normalises its inputs with ``_normalize``. A method that trains the encoder on
+    patches returns their size from ``_encoder_input_size(image_size)``: the encoder
+    is built for that size and checked on whole images, which :meth:`transform` gives it.
 
     Parameters
     ----------
@@ -356,6 +358,11 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _check_image_shape(self, image_shape):
         """Raise a ValueError for images the method cannot use (all accepted)."""
+
+    def _encoder_input_size(self, image_size):
+        """``(height, width)`` of the encoder's inputs at fit, for prepared images of
+        ``image_size``: the images themselves by default, a patch for patch methods."""
+        return image_size
 
     # ------------------------------------------------------------------ sklearn API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -550,6 +557,24 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
         return int(out.shape[1])
 
+    def _check_encoder_takes(self, in_channels, image_size, input_size):
+        """Check that an encoder trained on ``input_size`` patches takes whole images."""
+        problem = (
+            f"{type(self).__name__} trains the encoder on {input_size[0]}x{input_size[1]} "
+            f"patches and transform applies it to whole {image_size[0]}x{image_size[1]} "
+            "images, so the encoder must take both sizes. Use an encoder that pools "
+            "globally over any size, such as 'cnn' or 'resnet18'."
+        )
+        try:
+            n_features = self._dry_run_features(self.encoder_, in_channels, image_size)
+        except ValueError as exc:
+            raise ValueError(f"{problem} On whole images it raised: {exc.__cause__}") from exc
+        if n_features != self.encoder_.num_features:
+            raise ValueError(
+                f"{problem} It returns {self.encoder_.num_features} features on patches "
+                f"but {n_features} on whole images."
+            )
+
     def _make_optimizer(self, params):
         if self.optimizer == "sgd":
             return torch.optim.SGD(
@@ -578,9 +603,12 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 )
         H, W, C = data.image_shape
         size = tuple(self._prepare(torch.zeros(1, C, H, W)).shape[-2:])
+        input_size = tuple(self._encoder_input_size(size))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._rng.randint(2**31 - 1))
-            self.encoder_ = self._make_encoder(C, size)
+            self.encoder_ = self._make_encoder(C, input_size)
+            if input_size != size:
+                self._check_encoder_takes(C, size, input_size)
             self.head_ = self._build_head(self.encoder_.num_features)
         self._generator_seed = int(self._rng.randint(2**31 - 1))
         self._generator_state = None

@@ -1,6 +1,7 @@
 """RotationPretrainer: predict which of four rotations was applied (RotNet)."""
 
 import torch
+
 from ..base import BasePretrainer, mlp_head
 
 
