@@ -41,6 +41,9 @@ from skssl.encoders import make_encoder
 
 METHODS = {
     "rotation": skssl.RotationPretrainer,
+    "jigsaw": skssl.JigsawPretrainer,
+    "context": skssl.ContextPretrainer,
+    "simclr": skssl.SimCLRPretrainer,
 }
 
 
@@ -132,8 +135,10 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
 
     # The method's encoder inputs for one batch, to time the bare encoder on the same.
     generator = torch.Generator().manual_seed(0)
-    data = est._check_images(X_train[: args.batch_size], reset=False)
-    inputs, _ = est._make_batch(est._load(data, np.arange(data.n_samples), "cpu"), generator)
+    data = est._check_images(X_fit[: args.batch_size], reset=False)
+    batch = est._load(data, np.arange(data.n_samples), "cpu",
+                      normalize=not est._make_batch_takes_raw)
+    inputs, _ = est._make_batch(batch, generator)
     input_shape = tuple(inputs.flatten(0, 1).shape if inputs.ndim == 5 else inputs.shape)
     bare_train = bare_train_inputs_per_s(args.encoder, encoder_kwargs, input_shape, args.steps)
     bare_forward = bare_forward_images_per_s(
@@ -204,6 +209,10 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--n-train", type=int, default=60000,
                         help="images to fit the pretrainers on (probes use all 60,000)")
+    parser.add_argument("--n-probe", type=int, default=60000,
+                        help="training images the probes use (all 10,000 test images are "
+                             "scored); fewer for slow encoders")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--steps", type=int, default=20, help="timed steps of the bare encoder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=0)
@@ -220,7 +229,11 @@ def main(argv=None):
         parser.error(f"unknown methods {sorted(unknown)}")
     encoder_kwargs = json.loads(args.encoder_kwargs)
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     X_train, y_train = load_fashion_mnist(subset="train", return_X_y=True)
+    X_fit = X_train[: args.n_train]
+    X_train, y_train = X_train[: args.n_probe], y_train[: args.n_probe]
     X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"train {X_train.shape}, test {X_test.shape}", flush=True)
@@ -241,8 +254,10 @@ def main(argv=None):
         else:
             budget = f"{args.epochs} ep" if args.max_time is None else f"{args.max_time:.0f} s"
             row = f"{method} {suffix}, fit on {args.n_train} images, {budget}"
+            if args.n_probe < 60000:
+                row += f", probes on {args.n_probe}"
             _, f_train, f_test, r = run_pretrainer(
-                method, args, X_train[: args.n_train], X_train, X_test, encoder_kwargs
+                method, args, X_fit, X_train, X_test, encoder_kwargs
             )
             r.update(probe(f_train, y_train, f_test, y_test))
         print(json.dumps({row: r}), flush=True)
