@@ -31,8 +31,8 @@ def rotate(x, generator):
 
 
 def rotation(**params):
-    # Head Linear(num_features, 4), cross-entropy: the rest comes from the base class.
-    return PretextPretrainer(rotate, n_outputs=4, **params)
+    # 4 classes, cross-entropy, RotationPretrainer's MLP head; the rest is the base class.
+    return PretextPretrainer(rotate, n_outputs=4, hidden_size=256, **params)
 
 
 # 2. A new task: mirror each quadrant left-right with probability 1/2, say which (BCE).

@@ -182,6 +182,23 @@ class ImageData:
         std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
         return mean, np.maximum(std, 1e-6)
 
+    def value_range(self):
+        """Smallest and largest value on the batch scale, in one streaming pass.
+
+        Returns
+        -------
+        low, high : float
+            For uint8 images, which need no pass, the bounds ``(0.0, 1.0)`` of their
+            scale.
+        """
+        if _is_uint8(self.X):
+            return 0.0, 1.0
+        low, high = math.inf, -math.inf
+        for rows in self.chunks():
+            x = self.X[rows]
+            low, high = min(low, float(x.min())), max(high, float(x.max()))
+        return low, high
+
 
 def check_images(X, image_shape=None, *, expected=None, estimator_name="estimator"):
     """Validate image input and return an :class:`ImageData`.

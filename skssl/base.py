@@ -3,6 +3,7 @@
 import contextlib
 import copy
 import inspect
+import math
 import re
 import time
 import warnings
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 from ._data import check_images
 from .encoders import make_encoder
 
-__all__ = ["BasePretrainer", "resolve_device"]
+__all__ = ["BasePretrainer", "PretextNet", "mlp_head", "resolve_device"]
 
 
 def resolve_device(device):
@@ -113,6 +114,37 @@ def _split_batches(order, batch_size):
     return np.array_split(order, n_batches)
 
 
+def mlp_head(n_features, n_outputs, hidden=256):
+    """A small classification head: ``Linear-BatchNorm-ReLU-Linear``.
+
+    Parameters
+    ----------
+    n_features : int
+        Input size (the encoder's features, concatenated over tiles where relevant).
+    n_outputs : int
+        Number of pretext classes.
+    hidden : int, default=256
+        Hidden units.
+
+    Returns
+    -------
+    head : torch.nn.Sequential
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl.base import mlp_head
+    >>> mlp_head(128, 4)(torch.zeros(2, 128)).shape
+    torch.Size([2, 4])
+    """
+    return nn.Sequential(
+        nn.Linear(n_features, hidden),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, n_outputs),
+    )
+
+
 class PretextNet(nn.Module):
     """The module trained by a pretrainer: the encoder, then the head.
 
@@ -162,8 +194,14 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     - how the loss is computed: ``_loss(outputs, targets)`` (cross-entropy by default);
 
     and, where the method needs them, ``_prepare(x)`` (applied to every batch before the
-    encoder sees it, at fit and transform) and ``_build_network(encoder, head)`` (the
-    module that is trained, :class:`PretextNet` by default).
+    encoder sees it, at fit and transform), ``_build_network(encoder, head)`` (the
+    module that is trained, :class:`PretextNet` by default) and
+    ``_count_correct(outputs, targets)`` (the pretext accuracy of ``history_``).
+    A method that augments images sets ``_make_batch_takes_raw = True``: its
+    ``_make_batch`` then receives the batch on the [0, 1] scale, before normalisation,
+    and normalises its inputs with ``_normalize``. A method that trains the encoder on
+    patches returns their size from ``_encoder_input_size(image_size)``: the encoder
+    is built for that size and checked on whole images, which :meth:`transform` gives it.
 
     Parameters
     ----------
@@ -186,6 +224,11 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     batch_size : int, default=256
         Images per batch (a method may turn each into several inputs).
     learning_rate : float, default=1e-3
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` decays the learning rate from ``learning_rate`` towards 0 along a
+        half cosine (Loshchilov & Hutter 2017, without restarts) over the steps that
+        each call to :meth:`fit` (``max_epochs`` epochs) or :meth:`partial_fit` (one
+        epoch) plans; a ``max_time`` cut does not shorten the schedule.
     weight_decay : float, default=1e-4
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
         ``"sgd"`` uses momentum 0.9.
@@ -233,6 +276,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "max_time": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"constant", "cosine"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "optimizer": [StrOptions({"adamw", "adam", "sgd"})],
         "device": [str, torch.device],
@@ -251,6 +295,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         max_time=None,
         batch_size=256,
         learning_rate=1e-3,
+        lr_schedule="constant",
         weight_decay=1e-4,
         optimizer="adamw",
         device="auto",
@@ -265,6 +310,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.max_time = max_time
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.weight_decay = weight_decay
         self.optimizer = optimizer
         self.device = device
@@ -273,6 +319,10 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.warm_start = warm_start
 
     # ------------------------------------------------------------------ method hooks
+    # Colour augmentations need images on their [0, 1] scale (uint8 / 255, floats as
+    # given): a method that sets this gets them so, and normalises with `_normalize`.
+    _make_batch_takes_raw = False
+
     def _build_head(self, n_features):
         """Return the pretext head applied to the encoder's features."""
         raise NotImplementedError
@@ -285,6 +335,19 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Cross-entropy over the last dimension (any leading shape)."""
         return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1))
 
+    def _count_correct(self, outputs, targets):
+        """Return ``(n_correct, n_predictions)`` of a training batch, ``(0, 0)`` if undefined.
+
+        By default, the argmax of the outputs against integer class targets.
+        """
+        if (
+            isinstance(targets, torch.Tensor)
+            and not targets.is_floating_point()
+            and outputs.shape[:-1] == targets.shape
+        ):
+            return int((outputs.argmax(-1) == targets).sum()), targets.numel()
+        return 0, 0
+
     def _prepare(self, x):
         """Applied to every normalised batch, at fit and transform (identity)."""
         return x
@@ -295,6 +358,11 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _check_image_shape(self, image_shape):
         """Raise a ValueError for images the method cannot use (all accepted)."""
+
+    def _encoder_input_size(self, image_size):
+        """``(height, width)`` of the encoder's inputs at fit, for prepared images of
+        ``image_size``: the images themselves by default, a patch for patch methods."""
+        return image_size
 
     # ------------------------------------------------------------------ sklearn API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -382,7 +450,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         total = 0.0
         with torch.inference_mode(), self._autocast(device):
             for rows in _split_batches(np.arange(data.n_samples), self.batch_size):
-                inputs, targets = self._make_batch(self._load(data, rows, device), generator)
+                x = self._load(data, rows, device, normalize=not self._make_batch_takes_raw)
+                inputs, targets = self._make_batch(x, generator)
                 total += float(self._loss(net(inputs), targets)) * len(rows)
         return -total / data.n_samples
 
@@ -418,12 +487,16 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return data
         return check_images(X, expected=self.image_shape_, estimator_name=type(self).__name__)
 
-    def _load(self, data, rows, device):
-        """Load rows as a normalised, method-prepared float batch on ``device``."""
+    def _load(self, data, rows, device, normalize=True):
+        """Load rows as a (normalised,) method-prepared float batch on ``device``."""
         x = data.batch(rows, device)
-        mean = torch.as_tensor(self.channel_mean_, device=device).view(1, -1, 1, 1)
-        std = torch.as_tensor(self.channel_std_, device=device).view(1, -1, 1, 1)
-        return self._prepare((x - mean) / std)
+        return self._prepare(self._normalize(x) if normalize else x)
+
+    def _normalize(self, x):
+        """Standardise a batch with the per-channel mean and std learnt at fit."""
+        mean = torch.as_tensor(self.channel_mean_, device=x.device).view(1, -1, 1, 1)
+        std = torch.as_tensor(self.channel_std_, device=x.device).view(1, -1, 1, 1)
+        return (x - mean) / std
 
     @staticmethod
     def _autocast(device):
@@ -484,6 +557,24 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
         return int(out.shape[1])
 
+    def _check_encoder_takes(self, in_channels, image_size, input_size):
+        """Check that an encoder trained on ``input_size`` patches takes whole images."""
+        problem = (
+            f"{type(self).__name__} trains the encoder on {input_size[0]}x{input_size[1]} "
+            f"patches and transform applies it to whole {image_size[0]}x{image_size[1]} "
+            "images, so the encoder must take both sizes. Use an encoder that pools "
+            "globally over any size, such as 'cnn' or 'resnet18'."
+        )
+        try:
+            n_features = self._dry_run_features(self.encoder_, in_channels, image_size)
+        except ValueError as exc:
+            raise ValueError(f"{problem} On whole images it raised: {exc.__cause__}") from exc
+        if n_features != self.encoder_.num_features:
+            raise ValueError(
+                f"{problem} It returns {self.encoder_.num_features} features on patches "
+                f"but {n_features} on whole images."
+            )
+
     def _make_optimizer(self, params):
         if self.optimizer == "sgd":
             return torch.optim.SGD(
@@ -500,11 +591,24 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         mean, std = data.channel_mean_std()
         self.channel_mean_ = mean.astype(np.float32)
         self.channel_std_ = std.astype(np.float32)
+        if self._make_batch_takes_raw:
+            low, high = data.value_range()
+            if low < 0 or high > 1:
+                warnings.warn(
+                    f"{type(self).__name__} augments images on the [0, 1] scale, but X has "
+                    f"values in [{low:.3g}, {high:.3g}]: its colour augmentations clip them. "
+                    "Pass uint8 images or floats scaled to [0, 1].",
+                    UserWarning,
+                    stacklevel=5,
+                )
         H, W, C = data.image_shape
         size = tuple(self._prepare(torch.zeros(1, C, H, W)).shape[-2:])
+        input_size = tuple(self._encoder_input_size(size))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._rng.randint(2**31 - 1))
-            self.encoder_ = self._make_encoder(C, size)
+            self.encoder_ = self._make_encoder(C, input_size)
+            if input_size != size:
+                self._check_encoder_takes(C, size, input_size)
             self.head_ = self._build_head(self.encoder_.num_features)
         self._generator_seed = int(self._rng.randint(2**31 - 1))
         self._generator_state = None
@@ -539,6 +643,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         net.train()
         start = time.perf_counter()
         out_of_time = False
+        total_steps = n_epochs * len(_split_batches(np.arange(data.n_samples), self.batch_size))
+        step = 0
         try:
             for _ in range(n_epochs):
                 order = self._rng.permutation(data.n_samples)
@@ -553,6 +659,11 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 )
                 try:
                     for rows in batches:
+                        # Set at every step, so that a restored optimizer state takes
+                        # the current learning_rate.
+                        for group in optimizer.param_groups:
+                            group["lr"] = self._scheduled_lr(step, total_steps)
+                        step += 1
                         self._train_step(net, optimizer, data, np.sort(rows), generator, stats)
                         bar.update(len(rows))
                         if self.verbose:
@@ -583,8 +694,13 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self._optimizer_state = optimizer.state_dict()
             self._generator_state = generator.get_state()
 
+    def _scheduled_lr(self, step, total_steps):
+        if self.lr_schedule == "cosine":
+            return 0.5 * self.learning_rate * (1 + math.cos(math.pi * step / total_steps))
+        return self.learning_rate
+
     def _train_step(self, net, optimizer, data, rows, generator, stats):
-        x = self._load(data, rows, self.device_)
+        x = self._load(data, rows, self.device_, normalize=not self._make_batch_takes_raw)
         inputs, targets = self._make_batch(x, generator)
         with self._autocast(self.device_):
             outputs = net(inputs)
@@ -601,13 +717,10 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         stats["loss"] += value * len(rows)
         stats["images"] += len(rows)
         stats["inputs"] += inputs.shape[0] * (inputs.shape[1] if inputs.ndim == 5 else 1)
-        if (
-            isinstance(targets, torch.Tensor)
-            and not targets.is_floating_point()
-            and outputs.shape[:-1] == targets.shape
-        ):
-            stats["correct"] += int((outputs.argmax(-1) == targets).sum())
-            stats["count"] += targets.numel()
+        with torch.no_grad():
+            correct, count = self._count_correct(outputs.detach(), targets)
+        stats["correct"] += correct
+        stats["count"] += count
 
     def _record_epoch(self, stats, seconds):
         self.n_iter_ += 1

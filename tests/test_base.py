@@ -104,6 +104,35 @@ def test_partial_fit_and_warm_start_continue_training(digits):
     assert cold.n_iter_ == 1
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_lr_schedule(digits, monkeypatch, schedule):
+    X, _ = digits
+    seen = []
+    make_optimizer = RotationPretrainer._make_optimizer
+
+    def recording(self, params):
+        optimizer = make_optimizer(self, params)
+        optimizer.register_step_pre_hook(
+            lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"])
+        )
+        return optimizer
+
+    monkeypatch.setattr(RotationPretrainer, "_make_optimizer", recording)
+    est = RotationPretrainer(max_epochs=2, learning_rate=0.01, lr_schedule=schedule,
+                             random_state=0, **FAST).fit(X)
+    steps = 2 * 5  # 300 images in batches of at most 64
+    if schedule == "constant":
+        expected = [0.01] * steps
+    else:
+        expected = [0.005 * (1 + np.cos(np.pi * t / steps)) for t in range(steps)]
+    np.testing.assert_allclose(seen, expected)
+    # each call plans its own schedule, and a restored optimizer takes learning_rate
+    seen.clear()
+    est.set_params(learning_rate=0.002).partial_fit(X)
+    assert seen[0] == pytest.approx(0.002) and len(seen) == 5
+    assert (seen[-1] < 0.002) == (schedule == "cosine")
+
+
 def test_max_time_stops_early(digits):
     X, _ = digits
     est = RotationPretrainer(max_epochs=1000, max_time=0.5, batch_size=16,

@@ -68,7 +68,8 @@ def l1_loss(outputs, targets):
 
 def test_rotation_task_gives_rotation_pretrainer_features(digits):
     X, _ = digits
-    custom = PretextPretrainer(rotate, n_outputs=4, max_epochs=2, random_state=0, **FAST)
+    custom = PretextPretrainer(rotate, n_outputs=4, hidden_size=256, max_epochs=2,
+                               random_state=0, **FAST)
     builtin = RotationPretrainer(max_epochs=2, random_state=0, **FAST)
     np.testing.assert_array_equal(custom.fit_transform(X), builtin.fit_transform(X))
     assert custom.loss_curve_ == builtin.loss_curve_
@@ -103,8 +104,9 @@ def test_tiles_head_and_hidden_layer(digits):
     est = PretextPretrainer(halves_order, 2, max_epochs=1, random_state=0, **FAST).fit(X)
     assert est.head_.in_features == 2 * 16
     mlp = PretextPretrainer(rotate, 4, hidden_size=32, max_epochs=1, **FAST).fit(X)
-    assert [m.__class__.__name__ for m in mlp.head_] == ["Linear", "ReLU", "Linear"]
-    assert mlp.head_[0].out_features == 32 and mlp.head_[2].out_features == 4
+    names = [m.__class__.__name__ for m in mlp.head_]
+    assert names == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
+    assert mlp.head_[0].out_features == 32 and mlp.head_[3].out_features == 4
 
 
 def test_random_task_is_seeded(digits):

@@ -1,6 +1,7 @@
 import copy
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from torchvision.models import resnet18 as torchvision_resnet18
@@ -235,3 +236,34 @@ def test_forward_tokens_with_cls_token():
 def test_forward_tokens_rejects_bad_keep(keep):
     with pytest.raises(ValueError, match="keep must be a LongTensor"):
         small_vit().forward_tokens(torch.zeros(2, 1, 8, 12), keep)
+
+
+# Every encoder inside a pretrainer
+
+FAST_KWARGS = {
+    "cnn": {"channels": (4, 8)},
+    "resnet18": {},
+    "vit_tiny": {"depth": 1, "embed_dim": 16, "num_heads": 2},
+    "vit_small": {"depth": 1, "embed_dim": 16, "num_heads": 2},
+}
+
+
+@pytest.mark.parametrize("shape", [(12, 28, 28), (12, 32, 32, 3)])
+@pytest.mark.parametrize("name", ENCODERS)
+def test_every_encoder_trains_in_a_pretrainer(name, shape):
+    from skssl import RotationPretrainer
+
+    X = torch.rand(shape).numpy()
+    est = RotationPretrainer(encoder=name, encoder_kwargs=FAST_KWARGS.get(name), max_epochs=1,
+                             batch_size=6, device="cpu", random_state=0).fit(X)
+    features = est.transform(X)
+    assert features.shape == (12, est.encoder_.num_features)
+    assert np.isfinite(features).all()
+
+
+def test_vit_size_error_through_a_pretrainer():
+    from skssl import RotationPretrainer
+
+    with pytest.raises(ValueError, match="not divisible by patch_size=4"):
+        RotationPretrainer(encoder="vit_tiny", encoder_kwargs={"patch_size": 4, "depth": 1},
+                           max_epochs=1, device="cpu").fit(np.zeros((4, 30, 30)))

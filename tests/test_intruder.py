@@ -120,10 +120,10 @@ def fashion():
 def test_learns_tile_content_on_real_images(fashion):
     X, _ = fashion
     # Three stages: the pooled features must see past a tile to judge it.
-    est = IntruderPretrainer(encoder_kwargs={"channels": (16, 32, 64)}, max_epochs=2,
-                             batch_size=32, learning_rate=2e-3, random_state=0,
-                             device="cpu").fit(X[:1200])
-    assert est.loss_curve_[1] < est.loss_curve_[0]
+    est = IntruderPretrainer(encoder_kwargs={"channels": (16, 32, 64)}, max_epochs=4,
+                             batch_size=32, random_state=0, device="cpu").fit(X[:2000])
+    losses = est.loss_curve_
+    assert losses[0] > losses[1] > losses[2] > losses[3]
     held_out = X[5000:5500]
     # The loss of a model that knows only how often each class occurs.
     scaled = (torch.as_tensor(held_out, dtype=torch.float32)[:, None] / 255
@@ -131,4 +131,4 @@ def test_learns_tile_content_on_real_images(fashion):
     _, targets = corrupt_tiles(scaled, generator=torch.Generator().manual_seed(0))
     freq = targets.flatten().bincount(minlength=4).float() / targets.numel()
     prior_loss = float(-(freq * freq.log()).sum())
-    assert -est.score(held_out) < prior_loss - 0.02
+    assert -est.score(held_out) < prior_loss - 0.03

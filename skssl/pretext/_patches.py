@@ -12,7 +12,7 @@ and never loops over images: patches are cut with one ``gather`` per batch.
   Context Prediction", ICCV 2015): :func:`context_geometry`,
   :func:`extract_context_pairs`, :data:`CONTEXT_OFFSETS`.
 - Shortcut guards for colour images: :func:`random_grayscale`,
-  :func:`channel_jitter`; :func:`normalize_patches`.
+  :func:`channel_jitter`, :func:`default_channel_shift`; :func:`normalize_patches`.
 """
 
 import functools
@@ -485,6 +485,31 @@ def channel_jitter(x, max_shift, *, generator):
     cols = (torch.arange(width, device=x.device) - shift[1]).clamp_(0, width - 1)
     index = (rows[..., :, None] * width + cols[..., None, :]).flatten(2)
     return flat.gather(2, index).reshape(x.shape)
+
+
+def default_channel_shift(patch_size):
+    """Largest colour-channel shift for a patch size, scaled from Noroozi & Favaro.
+
+    The paper shifts each colour channel of a 64 px tile by up to 2 px
+    (:func:`channel_jitter`); the shift keeps that ratio and is at least 1 px, so it
+    always drowns the sub-pixel chromatic aberration of a lens.
+
+    Parameters
+    ----------
+    patch_size : int
+        Side of the tile or patch in pixels.
+
+    Returns
+    -------
+    max_shift : int
+
+    Examples
+    --------
+    >>> from skssl.pretext._patches import default_channel_shift
+    >>> default_channel_shift(7), default_channel_shift(64)
+    (1, 2)
+    """
+    return max(1, (_check_int(patch_size, "patch_size", 1) + 16) // 32)
 
 
 class ContextGeometry(NamedTuple):

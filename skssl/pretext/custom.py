@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from ..base import BasePretrainer
+from ..base import BasePretrainer, mlp_head
 
 _LOSSES = {"cross_entropy", "mse", "bce"}
 
@@ -49,10 +49,12 @@ class PretextPretrainer(BasePretrainer):
         accepts.
 
     The head is ``Linear(num_features, n_outputs)`` on the encoder's pooled
-    features (``T * num_features`` for tiles), or a one-hidden-layer MLP with
-    ``hidden_size``. Everything else (the training loop, seeding, devices, batching,
-    persistence, :meth:`transform`) comes from :class:`~skssl.base.BasePretrainer`,
-    and :meth:`transform` returns the encoder's features of whole images.
+    features (``T * num_features`` for tiles), or with ``hidden_size`` the MLP
+    :func:`~skssl.base.mlp_head` (``Linear-BatchNorm-ReLU-Linear``) that the classic
+    methods use (``hidden_size=256`` gives :class:`RotationPretrainer`'s head).
+    Everything else (the training loop, seeding, devices, batching, persistence,
+    :meth:`transform`) comes from :class:`~skssl.base.BasePretrainer`, and
+    :meth:`transform` returns the encoder's features of whole images.
 
     Before training, the task is called once on the first few training images to size
     the head; the outputs of that call and of the first batch of every
@@ -73,8 +75,9 @@ class PretextPretrainer(BasePretrainer):
     loss : {"cross_entropy", "mse", "bce"} or callable, default="cross_entropy"
         The pretext loss, or ``loss(outputs, targets)`` returning a scalar tensor.
     hidden_size : int, default=None
-        Width of a hidden layer (Linear, ReLU, Linear) in the head; ``None`` makes the
-        head linear.
+        Width of the hidden layer of an MLP head (``Linear-BatchNorm-ReLU-Linear``);
+        ``None`` makes the head linear. A nonlinear head keeps the last,
+        task-specific layer off the encoder, which often transfers better.
     encoder : str, torch.nn.Module or callable, default="cnn"
         A name from :func:`skssl.encoders.available_encoders`, a module (deep-copied at
         fit, never trained in place) or a factory returning a module.
@@ -89,6 +92,8 @@ class PretextPretrainer(BasePretrainer):
     batch_size : int, default=256
         Images per batch given to ``task``.
     learning_rate : float, default=1e-3
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` decays the learning rate towards 0 over each fit call.
     weight_decay : float, default=1e-4
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
     device : str, default="auto"
@@ -129,7 +134,8 @@ class PretextPretrainer(BasePretrainer):
 
     Examples
     --------
-    Rotation prediction (Gidaris et al. 2018) in three lines:
+    Rotation prediction (Gidaris et al. 2018) in three lines (with
+    ``hidden_size=256`` it is exactly :class:`RotationPretrainer`):
 
     >>> import torch
     >>> from sklearn.datasets import load_digits
@@ -168,6 +174,7 @@ class PretextPretrainer(BasePretrainer):
         max_time=None,
         batch_size=256,
         learning_rate=1e-3,
+        lr_schedule="constant",
         weight_decay=1e-4,
         optimizer="adamw",
         device="auto",
@@ -183,6 +190,7 @@ class PretextPretrainer(BasePretrainer):
             max_time=max_time,
             batch_size=batch_size,
             learning_rate=learning_rate,
+            lr_schedule=lr_schedule,
             weight_decay=weight_decay,
             optimizer=optimizer,
             device=device,
@@ -209,11 +217,7 @@ class PretextPretrainer(BasePretrainer):
         n_in = n_features * (self._n_tiles or 1)
         if self.hidden_size is None:
             return nn.Linear(n_in, self.n_outputs)
-        return nn.Sequential(
-            nn.Linear(n_in, self.hidden_size),
-            nn.ReLU(),
-            nn.Linear(self.hidden_size, self.n_outputs),
-        )
+        return mlp_head(n_in, self.n_outputs, self.hidden_size)
 
     def _probe_task(self):
         """Run the task on the first training images; return its tiles per sample or None."""

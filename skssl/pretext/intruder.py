@@ -6,7 +6,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from ..base import BasePretrainer
+from ..base import BasePretrainer, mlp_head
 from ._patches import _check_batch, _check_generator, _check_int, _randint
 
 #: Class of a tile in the targets of :func:`corrupt_tiles`, in order.
@@ -151,8 +151,10 @@ class IntruderPretrainer(BasePretrainer):
     ways (:func:`corrupt_tiles`): replaced by the tile at the same place in *another
     image of the batch* (an intruder), replaced by another tile of the same image
     (misplaced), or turned by 180 degrees in place (rotated). The encoder sees the
-    whole corrupted image, and a linear head on its pooled features says, for every
-    tile, which of the four classes (intact, intruder, misplaced, rotated) it is in.
+    whole corrupted image, and a head on its pooled features says, for every tile,
+    which of the four classes (intact, intruder, misplaced, rotated) it is in. The
+    head is the MLP of the classic methods (:func:`~skssl.base.mlp_head`), whose last
+    layer gives the ``4 * grid**2`` logits.
 
     Motivation: the classic predictive tasks (rotation, jigsaw, context) are known to
     have three weaknesses, and this task answers each of them.
@@ -208,6 +210,8 @@ class IntruderPretrainer(BasePretrainer):
     batch_size : int, default=256
         Images per batch (one corrupted copy each); intruders come from the same batch.
     learning_rate : float, default=1e-3
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` decays the learning rate towards 0 over each fit call.
     weight_decay : float, default=1e-4
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
     device : str, default="auto"
@@ -223,7 +227,7 @@ class IntruderPretrainer(BasePretrainer):
     encoder_ : torch.nn.Module
         The trained encoder.
     head_ : torch.nn.Module
-        Linear map from the pooled features to ``(grid**2, 4)`` tile-class logits.
+        MLP from the pooled features to ``(grid**2, 4)`` tile-class logits.
     loss_curve_ : list of float
         Mean training loss of each epoch.
     history_ : list of dict
@@ -282,6 +286,7 @@ class IntruderPretrainer(BasePretrainer):
         max_time=None,
         batch_size=256,
         learning_rate=1e-3,
+        lr_schedule="constant",
         weight_decay=1e-4,
         optimizer="adamw",
         device="auto",
@@ -297,6 +302,7 @@ class IntruderPretrainer(BasePretrainer):
             max_time=max_time,
             batch_size=batch_size,
             learning_rate=learning_rate,
+            lr_schedule=lr_schedule,
             weight_decay=weight_decay,
             optimizer=optimizer,
             device=device,
@@ -313,7 +319,7 @@ class IntruderPretrainer(BasePretrainer):
     def _build_head(self, n_features):
         n_tiles = self.grid * self.grid
         return nn.Sequential(
-            nn.Linear(n_features, n_tiles * len(TILE_CLASSES)),
+            mlp_head(n_features, n_tiles * len(TILE_CLASSES)),
             nn.Unflatten(1, (n_tiles, len(TILE_CLASSES))),
         )
 

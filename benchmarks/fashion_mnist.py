@@ -1,0 +1,275 @@
+"""The skssl evaluation protocol on Fashion-MNIST, used for every method.
+
+1. Fit each pretrainer on the training images (60,000 by default) without labels.
+2. Freeze it and ``transform`` the training and test images.
+3. Score the features with (a) a linear probe, ``StandardScaler + LogisticRegression
+   (max_iter=1000)`` trained on the training features and scored on the 10,000 test
+   images, and (b) ``KNeighborsClassifier(n_neighbors=20, metric="cosine")``.
+
+Rows: raw pixels, the random-init encoder (same architecture, no training), and each
+pretrainer. Besides accuracy, each pretrainer row reports its fit throughput against
+the bare encoder's forward+backward+AdamW step on the same number and shape of encoder
+inputs, and its transform throughput against a bare forward pass at the same batch
+size, both measured in this process, right after the fit.
+
+Examples::
+
+    python benchmarks/fashion_mnist.py --methods raw random rotation --epochs 2
+    python benchmarks/fashion_mnist.py --methods rotation --encoder resnet18 \\
+        --n-train 5000 --epochs 1 --json benchmarks/results.json
+    python benchmarks/fashion_mnist.py --markdown benchmarks/results.json
+
+Results are merged into the JSON file by row name, so rows can be run separately;
+``--markdown`` prints the README table from that file.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import skssl
+from skssl.datasets import load_fashion_mnist
+from skssl.encoders import make_encoder
+
+METHODS = {
+    "rotation": skssl.RotationPretrainer,
+    "jigsaw": skssl.JigsawPretrainer,
+    "context": skssl.ContextPretrainer,
+    "simclr": skssl.SimCLRPretrainer,
+    "intruder": skssl.IntruderPretrainer,
+}
+
+
+def probe(train_features, y_train, test_features, y_test):
+    """Linear-probe and kNN-20 (cosine) test accuracy of frozen features."""
+    linear = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    linear.fit(train_features, y_train)
+    knn = KNeighborsClassifier(n_neighbors=20, metric="cosine", n_jobs=-1)
+    knn.fit(train_features, y_train)
+    return {
+        "linear_acc": float(linear.score(test_features, y_test)),
+        "knn_acc": float(knn.score(test_features, y_test)),
+    }
+
+
+def _time_steps(step, n_steps, warmup=3):
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(n_steps):
+        step()
+    return (time.perf_counter() - start) / n_steps
+
+
+def bare_train_inputs_per_s(encoder_name, encoder_kwargs, input_shape, n_steps, seed=0):
+    """Forward+backward+AdamW step of the bare encoder on random inputs of ``input_shape``."""
+    torch.manual_seed(seed)
+    C, H, W = input_shape[1:]
+    encoder = make_encoder(encoder_name, C, (H, W), **encoder_kwargs).train()
+    optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-3, weight_decay=1e-4)
+    x = torch.randn(*input_shape)
+
+    def step():
+        loss = encoder(x).square().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return input_shape[0] / _time_steps(step, n_steps)
+
+
+def bare_forward_images_per_s(encoder, input_shape, n_steps):
+    """Forward pass of ``encoder`` in eval mode, without gradients."""
+    x = torch.randn(*input_shape)
+    encoder.eval()
+
+    def step():
+        with torch.inference_mode():
+            encoder(x)
+
+    return input_shape[0] / _time_steps(step, n_steps)
+
+
+def random_init_features(encoder_name, encoder_kwargs, X, mean, std, seed=0, batch_size=512):
+    """Features of an untrained encoder (eval mode), on images normalised like a fit."""
+    torch.manual_seed(seed)
+    encoder = make_encoder(encoder_name, 1, X.shape[1:3], **encoder_kwargs).eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(X), batch_size):
+            x = torch.from_numpy(X[start : start + batch_size]).float().div_(255)[:, None]
+            out.append(encoder((x - mean) / std).numpy())
+    return np.concatenate(out)
+
+
+def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
+    """Fit on ``X_fit``, transform ``X_train`` and ``X_test``, time against the bare encoder."""
+    est = METHODS[name](
+        encoder=args.encoder,
+        encoder_kwargs=encoder_kwargs or None,
+        max_epochs=args.epochs,
+        max_time=args.max_time,
+        batch_size=args.batch_size,
+        random_state=args.seed,
+        verbose=args.verbose,
+    )
+    start = time.perf_counter()
+    est.fit(X_fit)
+    fit_seconds = time.perf_counter() - start
+    history = est.history_
+    train_seconds = sum(h["seconds"] for h in history)
+    images = sum(h["images"] for h in history)
+    inputs_per_s = sum(h["inputs_per_s"] * h["seconds"] for h in history) / train_seconds
+
+    start = time.perf_counter()
+    train_features = est.transform(X_train)
+    test_features = est.transform(X_test)
+    transform_images_per_s = (len(X_train) + len(X_test)) / (time.perf_counter() - start)
+
+    # The method's encoder inputs for one batch, to time the bare encoder on the same.
+    generator = torch.Generator().manual_seed(0)
+    data = est._check_images(X_fit[: args.batch_size], reset=False)
+    batch = est._load(data, np.arange(data.n_samples), "cpu",
+                      normalize=not est._make_batch_takes_raw)
+    inputs, _ = est._make_batch(batch, generator)
+    input_shape = tuple(inputs.flatten(0, 1).shape if inputs.ndim == 5 else inputs.shape)
+    bare_train = bare_train_inputs_per_s(args.encoder, encoder_kwargs, input_shape, args.steps)
+    bare_forward = bare_forward_images_per_s(
+        est.encoder_, (args.batch_size, 1, *X_train.shape[1:3]), args.steps
+    )
+    return est, train_features, test_features, {
+        "fit_seconds": fit_seconds,
+        "epochs": est.n_iter_,
+        "fit_images": images,
+        "fit_images_per_s": images / train_seconds,
+        "fit_inputs_per_s": inputs_per_s,
+        "encoder_input_shape": list(input_shape),
+        "bare_train_inputs_per_s": bare_train,
+        "fit_vs_bare": inputs_per_s / bare_train,
+        "transform_images_per_s": transform_images_per_s,
+        "bare_forward_images_per_s": bare_forward,
+        "transform_vs_bare": transform_images_per_s / bare_forward,
+        "final_pretext_loss": history[-1]["loss"],
+        "final_pretext_accuracy": history[-1]["pretext_accuracy"],
+    }
+
+
+COLUMNS = [
+    ("row", "row"),
+    ("linear_acc", "linear acc"),
+    ("knn_acc", "kNN-20 acc"),
+    ("fit_seconds", "fit s"),
+    ("fit_images_per_s", "fit img/s"),
+    ("fit_vs_bare", "fit / bare fwd+bwd"),
+    ("transform_images_per_s", "transform img/s"),
+    ("transform_vs_bare", "transform / bare fwd"),
+]
+
+
+def markdown(results):
+    lines = [
+        "| " + " | ".join(title for _, title in COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    for row, r in results.items():
+        cells = []
+        for key, _ in COLUMNS:
+            v = row if key == "row" else r.get(key)
+            if v is None:
+                cells.append("–")
+            elif key in ("linear_acc", "knn_acc"):
+                cells.append(f"{v:.3f}")
+            elif key in ("fit_vs_bare", "transform_vs_bare"):
+                cells.append(f"{100 * v:.0f} %")
+            elif isinstance(v, float):
+                cells.append(f"{v:,.0f}")
+            else:
+                cells.append(str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--methods", nargs="+", default=["raw", "random", "rotation"],
+                        help=f"rows to run: raw, random, {', '.join(METHODS)}")
+    parser.add_argument("--encoder", default="cnn")
+    parser.add_argument("--encoder-kwargs", default="{}", help="JSON dict, e.g. "
+                        "'{\"channels\": [16, 32]}'")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--max-time", type=float, default=None,
+                        help="fit budget in seconds per pretrainer")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--n-train", type=int, default=60000,
+                        help="images to fit the pretrainers on (probes use all 60,000)")
+    parser.add_argument("--n-probe", type=int, default=60000,
+                        help="training images the probes use (all 10,000 test images are "
+                             "scored); fewer for slow encoders")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps of the bare encoder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--verbose", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None, help="merge results into this file")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="print the README table of this results file and exit")
+    args = parser.parse_args(argv)
+
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return
+    unknown = set(args.methods) - {"raw", "random", *METHODS}
+    if unknown:
+        parser.error(f"unknown methods {sorted(unknown)}")
+    encoder_kwargs = json.loads(args.encoder_kwargs)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    X_train, y_train = load_fashion_mnist(subset="train", return_X_y=True)
+    X_fit = X_train[: args.n_train]
+    X_train, y_train = X_train[: args.n_probe], y_train[: args.n_probe]
+    X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"train {X_train.shape}, test {X_test.shape}", flush=True)
+    suffix = f"[{args.encoder}{'' if not encoder_kwargs else json.dumps(encoder_kwargs)}]"
+    results = {}
+    for method in args.methods:
+        if method == "raw":
+            row = "raw pixels"
+            r = probe(X_train.reshape(len(X_train), -1) / 255.0, y_train,
+                      X_test.reshape(len(X_test), -1) / 255.0, y_test)
+        elif method == "random":
+            row = f"random-init {suffix}"
+            mean, std = X_train.mean() / 255.0, X_train.std() / 255.0
+            r = probe(random_init_features(args.encoder, encoder_kwargs, X_train, mean, std),
+                      y_train,
+                      random_init_features(args.encoder, encoder_kwargs, X_test, mean, std),
+                      y_test)
+        else:
+            budget = f"{args.epochs} ep" if args.max_time is None else f"{args.max_time:.0f} s"
+            row = f"{method} {suffix}, fit on {args.n_train} images, {budget}"
+            if args.n_probe < 60000:
+                row += f", probes on {args.n_probe}"
+            _, f_train, f_test, r = run_pretrainer(
+                method, args, X_fit, X_train, X_test, encoder_kwargs
+            )
+            r.update(probe(f_train, y_train, f_test, y_test))
+        print(json.dumps({row: r}), flush=True)
+        results[row] = r
+
+    if args.json:
+        merged = json.loads(args.json.read_text()) if args.json.exists() else {}
+        merged.update(results)
+        args.json.write_text(json.dumps(merged, indent=1) + "\n")
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Losses of the self-supervised methods, as :class:`torch.nn.Module` objects."""
+
+import math
+import numbers
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["NTXentLoss"]
+
+
+class NTXentLoss(nn.Module):
+    """Normalised temperature-scaled cross-entropy loss (NT-Xent) of SimCLR.
+
+    Chen et al. (2020), "A Simple Framework for Contrastive Learning of Visual
+    Representations", Eq. (1). For a batch of ``B`` images seen in two views, each
+    of the ``2B`` projections is an anchor; its positive is the other view of the
+    same image and its negatives are the ``2B - 2`` other projections. With cosine
+    similarities ``s`` and temperature ``t``, an anchor's loss is the cross-entropy
+    ``-log(exp(s_pos / t) / sum_{k != anchor} exp(s_k / t))``; the loss is the mean
+    over the ``2B`` anchors.
+
+    Parameters
+    ----------
+    temperature : float, default=0.5
+        Positive temperature ``t``; SimCLR uses 0.5 on CIFAR-10.
+    gather : callable or None, default=None
+        For data-parallel training: called on each local ``(B, D)`` view batch, it
+        returns the views of all ranks concatenated in rank order, ``(world * B, D)``,
+        keeping the gradient, e.g.
+        ``lambda z: torch.cat(torch.distributed.nn.functional.all_gather(z))``.
+        Every rank then computes the loss of the global batch, so that every
+        image meets the negatives of all ranks; the gathered gradients, summed
+        over ranks, and DDP's mean over ranks give the same parameter gradient as
+        one process on the global batch. None uses the local batch only. Prefer a
+        module-level function over a lambda so that the loss can be pickled.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl.losses import NTXentLoss
+    >>> loss = NTXentLoss(temperature=0.5)
+    >>> g = torch.Generator().manual_seed(0)
+    >>> z_a, z_b = torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g)
+    >>> float(loss(z_a, z_a)) < float(loss(z_a, z_b))
+    True
+    """
+
+    def __init__(self, temperature=0.5, gather=None):
+        super().__init__()
+        if (
+            not isinstance(temperature, numbers.Real)
+            or not math.isfinite(temperature)
+            or temperature <= 0
+        ):
+            raise ValueError(f"temperature must be a positive float, got {temperature!r}.")
+        if gather is not None and not callable(gather):
+            raise ValueError(f"gather must be None or a callable, got {gather!r}.")
+        self.temperature = float(temperature)
+        self.gather = gather
+
+    def forward(self, z_a, z_b):
+        """Compute the loss of two views.
+
+        Parameters
+        ----------
+        z_a, z_b : torch.Tensor of shape (B, D)
+            Projections of the first and second views; row ``i`` of both comes from
+            image ``i``.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            A scalar.
+        """
+        if z_a.ndim != 2 or z_a.shape != z_b.shape:
+            raise ValueError(
+                "NTXentLoss expects two (B, D) tensors of the same shape, got "
+                f"{tuple(z_a.shape)} and {tuple(z_b.shape)}."
+            )
+        if self.gather is not None:
+            z_a, z_b = self.gather(z_a), self.gather(z_b)
+        n = z_a.shape[0]
+        z = F.normalize(torch.cat([z_a, z_b]), dim=1)
+        logits = z @ z.T / self.temperature
+        self_pairs = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+        logits = logits.masked_fill(self_pairs, float("-inf"))
+        # Anchor i (view a) has its positive at i + n (view b), and back.
+        index = torch.arange(n, device=z.device)
+        targets = torch.cat([index + n, index])
+        return F.cross_entropy(logits, targets)

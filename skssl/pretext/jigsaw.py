@@ -1,0 +1,254 @@
+"""JigsawPretrainer: solve jigsaw puzzles of image tiles (Noroozi & Favaro)."""
+
+import math
+from numbers import Integral, Real
+
+from sklearn.utils._param_validation import Interval
+
+from ..base import BasePretrainer, mlp_head
+from ._patches import (
+    channel_jitter,
+    default_channel_shift,
+    extract_jigsaw_tiles,
+    hamming_permutations,
+    jigsaw_geometry,
+    normalize_patches,
+    random_grayscale,
+    shuffle_tiles,
+)
+
+
+class JigsawPretrainer(BasePretrainer):
+    """Learn image features by solving jigsaw puzzles.
+
+    Noroozi & Favaro (2016), *Unsupervised Learning of Visual Representations by
+    Solving Jigsaw Puzzles*: a square region of each image is split into a
+    ``grid x grid`` grid of cells, a tile is cut at a random place inside each cell
+    (the gap between tiles hides the edges and lines that would let the network
+    match neighbours without understanding them), the tiles are shuffled by one of
+    ``n_permutations`` permutations and the network predicts which. To put the
+    tiles back, it must recognise object parts and know where they go.
+
+    As in the paper, the permutation set is fixed at fit: the permutations that
+    are furthest apart in Hamming distance (greedy, from
+    :func:`~skssl.pretext._patches.hamming_permutations`), stored in
+    ``permutations_``; each image draws one uniformly. Every tile is normalised on
+    its own (mean 0, standard deviation 1 per channel) so that tiles cannot be
+    matched by brightness or contrast. The network is the paper's context-free
+    network: one encoder, shared by all tiles, embeds each tile (the tiles of a
+    batch go through it as one batch), the ``grid * grid`` feature vectors are
+    concatenated in the shuffled order, and a one-hidden-layer MLP classifies the
+    permutation: the paper's fc7-fc8 (4096 hidden units on AlexNet features) as
+    :func:`~skssl.base.mlp_head`, ``Linear(grid * grid * n_features, 256) -
+    BatchNorm - ReLU - Linear(256, n_permutations)``; batch norm makes short fits
+    converge much faster.
+
+    **A batch.** For ``B`` images of ``H x W`` pixels and ``C`` channels the region
+    is ``grid * cell`` pixels with ``cell = min(H, W) // grid``, and tiles have
+    ``t = cell * 64 // 75`` pixels (the paper's 64 px tiles in 75 px cells; see
+    :func:`~skssl.pretext._patches.jigsaw_geometry`). The encoder's inputs have
+    shape ``(B, grid * grid, C, t, t)`` (28 px Fashion-MNIST: ``(B, 9, 1, 7, 7)``,
+    tiles jittered by up to 2 px in 9 px cells) and the targets shape ``(B,)``,
+    the index of the permutation in ``permutations_``, where
+    ``inputs[b, i]`` is the tile of cell ``permutations_[targets[b], i]``.
+
+    **Colour.** On colour images the puzzle could be solved from colour alone or
+    from chromatic aberration (a lens shifts the colour channels a little,
+    depending on where the tile was in the photograph). As in the paper, a
+    fraction ``grayscale_p`` of the images is turned grey and every channel of every
+    tile is shifted by up to ``channel_shift`` pixels. Both are ignored on
+    grayscale images.
+
+    **Features.** The encoder is built for the tile size, and :meth:`transform`
+    applies it to the whole image (the paper's transfer setting), so it must take
+    both sizes: ``"cnn"`` and ``"resnet18"`` pool globally over any size; a ViT has
+    a fixed input size and is refused at fit. Each whole image is normalised like a
+    tile, on its own (mean 0, standard deviation 1 per channel), since the encoder
+    has only ever seen inputs normalised so; the features are thus blind to an
+    image's overall brightness and contrast. Measured on Fashion-MNIST (linear probe
+    on 3000 test images, two seeds), this was 0.7 and 2.3 points more accurate than
+    the per-channel statistics of the training set that the other pretrainers use.
+
+    Parameters
+    ----------
+    encoder : str, torch.nn.Module or callable, default="cnn"
+        A name from :func:`skssl.encoders.available_encoders`, a module (deep-copied at
+        fit, never trained in place) or a factory returning a module. It must take
+        tiles and whole images: ``"cnn"`` or ``"resnet18"``.
+    encoder_kwargs : dict, default=None
+        Keyword arguments of a named encoder or a factory.
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(H, W, C)`` of flattened input; ``None`` infers a square shape.
+    max_epochs : int, default=10
+        Passes over the data in :meth:`fit`.
+    max_time : float, default=None
+        Time budget of :meth:`fit` in seconds.
+    batch_size : int, default=256
+        Images per batch (each gives ``grid * grid`` encoder inputs).
+    learning_rate : float, default=1e-3
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` decays the learning rate towards 0 over each fit call.
+    weight_decay : float, default=1e-4
+    optimizer : {"adamw", "adam", "sgd"}, default="adamw"
+    device : str, default="auto"
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the permutation set, the weights, the shuffling and the puzzles.
+    verbose : int, default=0
+        Show a progress bar per epoch.
+    warm_start : bool, default=False
+        Whether :meth:`fit` continues from the previous fit (and its permutations).
+    grid : int, default=3
+        Cells per side of the puzzle (2 or 3), so ``grid * grid`` tiles.
+    n_permutations : int, default=100
+        Jigsaw classes, in ``[2, 1000]`` and at most ``(grid * grid)!`` (24 for
+        ``grid=2``). The paper uses 100 by default; more classes make the task
+        harder and the features better, up to 1000.
+    grayscale_p : float, default=0.3
+        Probability that a colour image is turned grey (the paper's 30 %).
+    channel_shift : int, default=None
+        Largest shift, in pixels, of each colour channel of each tile. ``None``
+        scales the paper's 2 px on 64 px tiles to the tile size (at least 1 px);
+        0 turns it off.
+
+    Attributes
+    ----------
+    permutations_ : ndarray of shape (n_permutations, grid * grid), dtype int64
+        The permutation set; row ``k`` is jigsaw class ``k``.
+    encoder_ : torch.nn.Module
+        The trained encoder.
+    head_ : torch.nn.Sequential
+        The MLP that classifies the permutation.
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    history_ : list of dict
+        Per epoch: ``loss``, ``seconds``, ``images_per_s``, ``inputs_per_s`` (tiles)
+        and ``pretext_accuracy`` (chance is ``1 / n_permutations``).
+    n_iter_ : int
+        Epochs trained.
+    n_features_in_ : int
+        ``H * W * C``.
+    image_shape_ : tuple of (int, int, int)
+        ``(H, W, C)`` seen at fit.
+    channel_mean_, channel_std_ : ndarray of shape (C,)
+        Per-channel normalisation learnt at fit.
+    device_ : str
+        Device used by the last fit.
+
+    See Also
+    --------
+    ContextPretrainer : Predict where a neighbouring patch is (Doersch et al.).
+    RotationPretrainer : Predict the rotation of an image.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl import JigsawPretrainer
+    >>> from skssl.datasets import load_fashion_mnist
+    >>> X, _ = load_fashion_mnist(subset="test", return_X_y=True)
+    >>> jig = JigsawPretrainer(n_permutations=10, encoder_kwargs={"channels": (8, 16)},
+    ...                        max_epochs=3, batch_size=50, random_state=0)
+    >>> jig.fit_transform(X[:300]).shape
+    (300, 16)
+    >>> jig.permutations_.shape
+    (10, 9)
+    >>> jig.history_[-1]["pretext_accuracy"] > 0.5  # chance is 0.1
+    True
+
+    The pretext batch the training loop makes from 4 images (normalised, as
+    ``(B, C, H, W)``): 9 tiles of 7x7 pixels per image, and the permutation index.
+
+    >>> x = torch.randn(4, 1, 28, 28)
+    >>> tiles, target = jig._make_batch(x, torch.Generator().manual_seed(0))
+    >>> tiles.shape, target.shape
+    (torch.Size([4, 9, 1, 7, 7]), torch.Size([4]))
+    """
+
+    _parameter_constraints: dict = {
+        **BasePretrainer._parameter_constraints,
+        "grid": [Interval(Integral, 2, 3, closed="both")],
+        "n_permutations": [Interval(Integral, 2, 1000, closed="both")],
+        "grayscale_p": [Interval(Real, 0, 1, closed="both")],
+        "channel_shift": [Interval(Integral, 0, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        encoder="cnn",
+        encoder_kwargs=None,
+        image_shape=None,
+        max_epochs=10,
+        max_time=None,
+        batch_size=256,
+        learning_rate=1e-3,
+        lr_schedule="constant",
+        weight_decay=1e-4,
+        optimizer="adamw",
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        grid=3,
+        n_permutations=100,
+        grayscale_p=0.3,
+        channel_shift=None,
+    ):
+        super().__init__(
+            encoder=encoder,
+            encoder_kwargs=encoder_kwargs,
+            image_shape=image_shape,
+            max_epochs=max_epochs,
+            max_time=max_time,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            lr_schedule=lr_schedule,
+            weight_decay=weight_decay,
+            optimizer=optimizer,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.grid = grid
+        self.n_permutations = n_permutations
+        self.grayscale_p = grayscale_p
+        self.channel_shift = channel_shift
+
+    def _check_image_shape(self, image_shape):
+        try:
+            jigsaw_geometry(image_shape[:2], self.grid)
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__}: {exc}") from None
+        n_orders = math.factorial(self.grid**2)
+        if self.n_permutations > n_orders:
+            raise ValueError(
+                f"n_permutations={self.n_permutations} exceeds the {n_orders} orders of "
+                f"{self.grid**2} tiles (grid={self.grid})."
+            )
+
+    def _initialize(self, data):
+        super()._initialize(data)
+        self.permutations_ = hamming_permutations(
+            self.n_permutations, self.grid**2, random_state=self._rng
+        )
+
+    def _encoder_input_size(self, image_size):
+        tile = jigsaw_geometry(image_size, self.grid).tile_size
+        return (tile, tile)
+
+    def _build_head(self, n_features):
+        return mlp_head(self.grid**2 * n_features, self.n_permutations)
+
+    def _make_batch(self, x, generator):
+        geometry = jigsaw_geometry(x.shape[-2:], self.grid)
+        x = random_grayscale(x, self.grayscale_p, generator=generator)
+        tiles = extract_jigsaw_tiles(x, *geometry, generator=generator, normalize=False)
+        shift = self.channel_shift
+        if shift is None:
+            shift = default_channel_shift(geometry.tile_size)
+        tiles = normalize_patches(channel_jitter(tiles, shift, generator=generator))
+        return shuffle_tiles(tiles, self.permutations_, generator=generator)
+
+    def _features(self, x):
+        return self.encoder_(normalize_patches(x))

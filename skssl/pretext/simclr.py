@@ -1,0 +1,241 @@
+"""SimCLRPretrainer: contrastive learning between two augmented views (Chen et al. 2020)."""
+
+from numbers import Integral, Real
+
+import torch
+import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
+
+from ..augment import simclr_augment
+from ..base import BasePretrainer
+from ..heads import SimCLRProjectionHead
+from ..losses import NTXentLoss
+
+
+class SimCLRPretrainer(BasePretrainer):
+    """Learn image features by matching two augmented views of each image (SimCLR).
+
+    Chen, Kornblith, Norouzi & Hinton (2020), *A Simple Framework for Contrastive
+    Learning of Visual Representations*. Every image of a batch of ``B`` is augmented
+    twice (random resized crop, horizontal flip, colour jitter, grayscale and, if
+    asked, Gaussian blur: :func:`skssl.augment.simclr_augment`); the encoder and a
+    projection head (:class:`skssl.heads.SimCLRProjectionHead`) map the ``2B`` views
+    to vectors, and the NT-Xent loss (:class:`skssl.losses.NTXentLoss`) pulls the two
+    views of an image together and pushes them away from the ``2B - 2`` other views.
+    :meth:`transform` returns the encoder's features, before the head, as the paper
+    recommends (Section 4.2).
+
+    The augmentations run on the whole batch on the training device, driven by the
+    loop's seeded generator, on images on the [0, 1] scale: uint8 images are scaled
+    there; float images should already be (a warning says when they are not).
+    Defaults follow the paper's CIFAR-10 choices (Appendix B.9): colour jitter
+    strength 0.5, no blur, temperature 0.5, a 128-d projection. The paper trains
+    with LARS, batches of 256 to 4096 and a cosine learning-rate decay
+    (``lr_schedule="cosine"``); here the optimizer is AdamW by default.
+    Images must have 1 (gray: only brightness and contrast jitter) or 3 channels.
+
+    Parameters
+    ----------
+    encoder : str, torch.nn.Module or callable, default="cnn"
+        A name from :func:`skssl.encoders.available_encoders`, a module (deep-copied at
+        fit, never trained in place) or a factory returning a module.
+    encoder_kwargs : dict, default=None
+        Keyword arguments of a named encoder or a factory.
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(H, W, C)`` of flattened input; ``None`` infers a square shape.
+    max_epochs : int, default=10
+        Passes over the data in :meth:`fit`.
+    max_time : float, default=None
+        Time budget of :meth:`fit` in seconds.
+    batch_size : int, default=256
+        Images per batch (each gives 2 views; more images mean more negatives).
+    learning_rate : float, default=1e-3
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` decays the learning rate towards 0 over each fit call, as in
+        the paper.
+    weight_decay : float, default=1e-4
+    optimizer : {"adamw", "adam", "sgd"}, default="adamw"
+    device : str, default="auto"
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the data order and the augmentations.
+    verbose : int, default=0
+        Show a progress bar per epoch.
+    warm_start : bool, default=False
+        Whether :meth:`fit` continues from the previous fit.
+    projection_dim : int, default=128
+        Size of the projection the loss compares (128 in the paper).
+    hidden_dim : int, default=512
+        Width of the projection head's hidden layer.
+    temperature : float, default=0.5
+        Temperature of the NT-Xent loss (0.5 in the paper on CIFAR-10).
+    crop_scale : float or tuple of (float, float), default=(0.08, 1.0)
+        Range of the crop's area as a fraction of the image, in ``(0, 1]``; a float
+        ``s`` means ``(s, 1.0)``. The crop is resized back to the image size.
+    jitter_strength : float, default=0.5
+        Colour jitter strength ``s`` (brightness, contrast and saturation ``0.8 s``,
+        hue ``0.2 s``, applied to 80 % of the views); 0 turns the jitter off.
+    grayscale_p : float, default=0.2
+        Probability that an RGB view is turned gray (no effect on gray images).
+    blur : bool, default=False
+        Whether to blur half of the views (kernel 10 % of the image size, at least
+        3 pixels), as the paper does on ImageNet but not on CIFAR-10.
+
+    Attributes
+    ----------
+    encoder_ : torch.nn.Module
+        The trained encoder.
+    head_ : SimCLRProjectionHead
+        The projection head (not used by :meth:`transform`).
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    history_ : list of dict
+        Per epoch: ``loss``, ``seconds``, ``images_per_s``, ``inputs_per_s`` (views,
+        twice the images) and ``pretext_accuracy``: how often a view's nearest
+        projection (cosine) among the ``2B - 1`` others of its batch is its positive.
+    n_iter_ : int
+        Epochs trained.
+    n_features_in_ : int
+        ``H * W * C``.
+    image_shape_ : tuple of (int, int, int)
+        ``(H, W, C)`` seen at fit.
+    channel_mean_, channel_std_ : ndarray of shape (C,)
+        Per-channel normalisation learnt at fit, applied after augmentation.
+    device_ : str
+        Device used by the last fit.
+
+    See Also
+    --------
+    skssl.augment.simclr_augment : The augmentation recipe.
+    skssl.base.BasePretrainer : The training loop and the hooks a method overrides.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skssl import SimCLRPretrainer
+    >>> X = load_digits().images[:200] / 16  # floats on the [0, 1] scale
+    >>> # 8x8 digits lose too much in crops of 8 % of the image: keep at least half
+    >>> simclr = SimCLRPretrainer(encoder_kwargs={"channels": (8, 16)}, crop_scale=0.5,
+    ...                           max_epochs=5, batch_size=50, random_state=0)
+    >>> simclr.fit_transform(X).shape
+    (200, 16)
+    >>> simclr.loss_curve_[-1] < simclr.loss_curve_[0]
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BasePretrainer._parameter_constraints,
+        "projection_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dim": [Interval(Integral, 1, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "crop_scale": [Interval(Real, 0, 1, closed="right"), tuple],
+        "jitter_strength": [Interval(Real, 0, None, closed="left")],
+        "grayscale_p": [Interval(Real, 0, 1, closed="both")],
+        "blur": ["boolean"],
+    }
+
+    _make_batch_takes_raw = True
+
+    def __init__(
+        self,
+        *,
+        encoder="cnn",
+        encoder_kwargs=None,
+        image_shape=None,
+        max_epochs=10,
+        max_time=None,
+        batch_size=256,
+        learning_rate=1e-3,
+        lr_schedule="constant",
+        weight_decay=1e-4,
+        optimizer="adamw",
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        projection_dim=128,
+        hidden_dim=512,
+        temperature=0.5,
+        crop_scale=(0.08, 1.0),
+        jitter_strength=0.5,
+        grayscale_p=0.2,
+        blur=False,
+    ):
+        super().__init__(
+            encoder=encoder,
+            encoder_kwargs=encoder_kwargs,
+            image_shape=image_shape,
+            max_epochs=max_epochs,
+            max_time=max_time,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            lr_schedule=lr_schedule,
+            weight_decay=weight_decay,
+            optimizer=optimizer,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.temperature = temperature
+        self.crop_scale = crop_scale
+        self.jitter_strength = jitter_strength
+        self.grayscale_p = grayscale_p
+        self.blur = blur
+
+    def _augmentation(self, image_shape):
+        """The augmentation of ``(H, W, C)`` images, built from the current parameters."""
+        H, W, C = image_shape
+        if C not in (1, 3):
+            raise ValueError(
+                f"{type(self).__name__} augments gray (1 channel) or RGB (3 channels) "
+                f"images, got {C} channels."
+            )
+        if self.blur and min(H, W) < 2:
+            raise ValueError(
+                f"blur=True needs images of at least 2x2 pixels, got {H}x{W}; use blur=False."
+            )
+        scale = (self.crop_scale, 1.0) if isinstance(self.crop_scale, Real) else self.crop_scale
+        if (
+            len(scale) != 2
+            or not all(isinstance(s, Real) for s in scale)
+            or not (0 < scale[0] <= scale[1] <= 1)
+        ):
+            raise ValueError(
+                "crop_scale must be a float in (0, 1] or a pair (min, max) with "
+                f"0 < min <= max <= 1, got {self.crop_scale!r}."
+            )
+        return simclr_augment(
+            (H, W),
+            C,
+            crop_scale=scale,
+            jitter_strength=self.jitter_strength,
+            grayscale_p=self.grayscale_p,
+            blur=bool(self.blur),
+        )
+
+    def _check_image_shape(self, image_shape):
+        self._augmentation(image_shape)
+
+    def _build_head(self, n_features):
+        return SimCLRProjectionHead(n_features, self.hidden_dim, self.projection_dim)
+
+    def _make_batch(self, x, generator):
+        B, C, H, W = x.shape
+        # One call for both views: every image of the doubled batch draws its own
+        # parameters, so rows i and B + i are two independent views of image i.
+        views = self._augmentation((H, W, C))(torch.cat([x, x]), generator)
+        return self._normalize(views), None
+
+    def _loss(self, outputs, targets):
+        z_a, z_b = outputs.float().chunk(2)
+        return NTXentLoss(self.temperature)(z_a, z_b)
+
+    def _count_correct(self, outputs, targets):
+        z = F.normalize(outputs.float(), dim=1)
+        similarity = (z @ z.T).fill_diagonal_(-torch.inf)
+        n = len(z)
+        positive = torch.arange(n, device=z.device).roll(n // 2)
+        return int((similarity.argmax(1) == positive).sum()), n
