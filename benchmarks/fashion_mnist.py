@@ -69,33 +69,31 @@ def _time_steps(step, n_steps, warmup=3):
     return (time.perf_counter() - start) / n_steps
 
 
-def bare_train_inputs_per_s(encoder_name, encoder_kwargs, input_shape, n_steps, seed=0):
-    """Forward+backward+AdamW step of the bare encoder on random inputs of ``input_shape``."""
+def bare_train_inputs_per_s(encoder_name, encoder_kwargs, inputs, n_steps, seed=0):
+    """Forward+backward+AdamW step of a fresh bare encoder on the method's own ``inputs``."""
     torch.manual_seed(seed)
-    C, H, W = input_shape[1:]
+    C, H, W = inputs.shape[1:]
     encoder = make_encoder(encoder_name, C, (H, W), **encoder_kwargs).train()
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-3, weight_decay=1e-4)
-    x = torch.randn(*input_shape)
 
     def step():
-        loss = encoder(x).square().mean()
+        loss = encoder(inputs).square().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-    return input_shape[0] / _time_steps(step, n_steps)
+    return inputs.shape[0] / _time_steps(step, n_steps)
 
 
-def bare_forward_images_per_s(encoder, input_shape, n_steps):
-    """Forward pass of ``encoder`` in eval mode, without gradients."""
-    x = torch.randn(*input_shape)
+def bare_forward_images_per_s(encoder, images, n_steps):
+    """Forward pass of ``encoder`` on a batch of normalised ``images``, eval mode, no grad."""
     encoder.eval()
 
     def step():
         with torch.inference_mode():
-            encoder(x)
+            encoder(images)
 
-    return input_shape[0] / _time_steps(step, n_steps)
+    return images.shape[0] / _time_steps(step, n_steps)
 
 
 def random_init_features(encoder_name, encoder_kwargs, X, mean, std, seed=0, batch_size=512):
@@ -134,24 +132,22 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
     test_features = est.transform(X_test)
     transform_images_per_s = (len(X_train) + len(X_test)) / (time.perf_counter() - start)
 
-    # The method's encoder inputs for one batch, to time the bare encoder on the same.
+    # One real batch: the method's encoder inputs, and the whole images transform sees.
     generator = torch.Generator().manual_seed(0)
     data = est._check_images(X_fit[: args.batch_size], reset=False)
-    batch = est._load(data, np.arange(data.n_samples), "cpu",
-                      normalize=not est._make_batch_takes_raw)
+    rows = np.arange(data.n_samples)
+    batch = est._load(data, rows, "cpu", normalize=not est._make_batch_takes_raw)
     inputs, _ = est._make_batch(batch, generator)
-    input_shape = tuple(inputs.flatten(0, 1).shape if inputs.ndim == 5 else inputs.shape)
-    bare_train = bare_train_inputs_per_s(args.encoder, encoder_kwargs, input_shape, args.steps)
-    bare_forward = bare_forward_images_per_s(
-        est.encoder_, (args.batch_size, 1, *X_train.shape[1:3]), args.steps
-    )
+    inputs = (inputs.flatten(0, 1) if inputs.ndim == 5 else inputs).detach().contiguous()
+    bare_train = bare_train_inputs_per_s(args.encoder, encoder_kwargs, inputs, args.steps)
+    bare_forward = bare_forward_images_per_s(est.encoder_, est._load(data, rows, "cpu"), args.steps)
     return est, train_features, test_features, {
         "fit_seconds": fit_seconds,
         "epochs": est.n_iter_,
         "fit_images": images,
         "fit_images_per_s": images / train_seconds,
         "fit_inputs_per_s": inputs_per_s,
-        "encoder_input_shape": list(input_shape),
+        "encoder_input_shape": list(inputs.shape),
         "bare_train_inputs_per_s": bare_train,
         "fit_vs_bare": inputs_per_s / bare_train,
         "transform_images_per_s": transform_images_per_s,
@@ -218,12 +214,15 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="merge results into this file")
-    parser.add_argument("--markdown", type=Path, default=None,
-                        help="print the README table of this results file and exit")
+    parser.add_argument("--markdown", type=Path, nargs="+", default=None,
+                        help="print the README table of these results files and exit")
     args = parser.parse_args(argv)
 
     if args.markdown:
-        print(markdown(json.loads(args.markdown.read_text())))
+        results = {}
+        for path in args.markdown:
+            results.update(json.loads(path.read_text()))
+        print(markdown(results))
         return
     unknown = set(args.methods) - {"raw", "random", *METHODS}
     if unknown:
