@@ -69,11 +69,18 @@ def _time_steps(step, n_steps, warmup=3):
     return (time.perf_counter() - start) / n_steps
 
 
-def bare_train_inputs_per_s(encoder_name, encoder_kwargs, inputs, n_steps, seed=0):
-    """Forward+backward+AdamW step of a fresh bare encoder on the method's own ``inputs``."""
+def bare_train_inputs_per_s(encoder_name, encoder_kwargs, inputs, n_steps, seed=0,
+                            channels_last=True):
+    """Forward+backward+AdamW step of a fresh bare encoder on the method's own ``inputs``.
+
+    The encoder and inputs use the same memory layout as the pretrainer (``channels_last``).
+    """
     torch.manual_seed(seed)
     C, H, W = inputs.shape[1:]
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     encoder = make_encoder(encoder_name, C, (H, W), **encoder_kwargs).train()
+    encoder = encoder.to(memory_format=fmt)
+    inputs = inputs.contiguous(memory_format=fmt)
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-3, weight_decay=1e-4)
 
     def step():
@@ -85,9 +92,12 @@ def bare_train_inputs_per_s(encoder_name, encoder_kwargs, inputs, n_steps, seed=
     return inputs.shape[0] / _time_steps(step, n_steps)
 
 
-def bare_forward_images_per_s(encoder, images, n_steps):
+def bare_forward_images_per_s(encoder, images, n_steps, channels_last=True):
     """Forward pass of ``encoder`` on a batch of normalised ``images``, eval mode, no grad."""
     encoder.eval()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    encoder = encoder.to(memory_format=fmt)
+    images = images.contiguous(memory_format=fmt)
 
     def step():
         with torch.inference_mode():
@@ -118,6 +128,7 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
         batch_size=args.batch_size,
         random_state=args.seed,
         verbose=args.verbose,
+        **args.params,
     )
     start = time.perf_counter()
     est.fit(X_fit)
@@ -139,8 +150,10 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
     batch = est._load(data, rows, "cpu", normalize=not est._make_batch_takes_raw)
     inputs, _ = est._make_batch(batch, generator)
     inputs = (inputs.flatten(0, 1) if inputs.ndim == 5 else inputs).detach().contiguous()
-    bare_train = bare_train_inputs_per_s(args.encoder, encoder_kwargs, inputs, args.steps)
-    bare_forward = bare_forward_images_per_s(est.encoder_, est._load(data, rows, "cpu"), args.steps)
+    bare_train = bare_train_inputs_per_s(args.encoder, encoder_kwargs, inputs, args.steps,
+                                         channels_last=est.channels_last)
+    bare_forward = bare_forward_images_per_s(est.encoder_, est._load(data, rows, "cpu"),
+                                             args.steps, channels_last=est.channels_last)
     return est, train_features, test_features, {
         "fit_seconds": fit_seconds,
         "epochs": est.n_iter_,
@@ -200,6 +213,9 @@ def main(argv=None):
     parser.add_argument("--encoder", default="cnn")
     parser.add_argument("--encoder-kwargs", default="{}", help="JSON dict, e.g. "
                         "'{\"channels\": [16, 32]}'")
+    parser.add_argument("--params", type=json.loads, default={},
+                        help="JSON dict of pretrainer parameters, e.g. "
+                             "'{\"lr_schedule\": \"cosine\", \"temperature\": 0.2}'")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--max-time", type=float, default=None,
                         help="fit budget in seconds per pretrainer")
@@ -253,7 +269,8 @@ def main(argv=None):
                       y_test)
         else:
             budget = f"{args.epochs} ep" if args.max_time is None else f"{args.max_time:.0f} s"
-            row = f"{method} {suffix}, fit on {args.n_train} images, {budget}"
+            params = "".join(f", {k}={v}" for k, v in args.params.items())
+            row = f"{method} {suffix}{params}, fit on {args.n_train} images, {budget}"
             if args.n_probe < 60000:
                 row += f", probes on {args.n_probe}"
             _, f_train, f_test, r = run_pretrainer(

@@ -51,7 +51,7 @@ def main():
 
     encoder = est._make_encoder(1, (28, 28)).train()
     bare_optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-3, weight_decay=1e-4)
-    views = torch.randn(2 * args.batch_size, 1, 28, 28, generator=generator)
+    views = est._to_memory_format(torch.randn(2 * args.batch_size, 1, 28, 28, generator=generator))
 
     def full():
         est._train_step(net, optimizer, data, rows, generator, stats)

@@ -226,9 +226,9 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     learning_rate : float, default=1e-3
     lr_schedule : {"constant", "cosine"}, default="constant"
         ``"cosine"`` decays the learning rate from ``learning_rate`` towards 0 along a
-        half cosine (Loshchilov & Hutter 2017, without restarts) over the steps that
-        each call to :meth:`fit` (``max_epochs`` epochs) or :meth:`partial_fit` (one
-        epoch) plans; a ``max_time`` cut does not shorten the schedule.
+        half cosine (Loshchilov & Hutter 2017, without restarts) over each call to
+        :meth:`fit` (``max_epochs`` epochs) or :meth:`partial_fit` (one epoch), or over
+        ``max_time`` seconds when that budget ends first.
     weight_decay : float, default=1e-4
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
         ``"sgd"`` uses momentum 0.9.
@@ -242,6 +242,12 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Show a progress bar per epoch with the loss and images/s.
     warm_start : bool, default=False
         Whether :meth:`fit` continues from the previous fit.
+    channels_last : bool, default=True
+        Run the encoder on ``channels_last`` tensors (NHWC memory layout), at fit and
+        in :meth:`transform`. Convolutions run about 1.5x faster so on a CPU (and with
+        mixed precision on a GPU); the features agree with the default layout up to
+        float rounding. Set it to False for an encoder that calls ``.view`` on its
+        activations (use ``.reshape`` or ``.flatten`` instead).
 
     Attributes
     ----------
@@ -283,6 +289,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "channels_last": ["boolean"],
     }
 
     def __init__(
@@ -302,6 +309,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         random_state=None,
         verbose=0,
         warm_start=False,
+        channels_last=True,
     ):
         self.encoder = encoder
         self.encoder_kwargs = encoder_kwargs
@@ -317,6 +325,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.channels_last = channels_last
 
     # ------------------------------------------------------------------ method hooks
     # Colour augmentations need images on their [0, 1] scale (uint8 / 255, floats as
@@ -417,12 +426,13 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_is_fitted(self)
         data = self._check_images(X, reset=False)
         device = resolve_device(self.device)
-        self.encoder_.to(device)
+        self.encoder_.to(device, memory_format=self._memory_format)
         out = np.empty((data.n_samples, self.encoder_.num_features), dtype=np.float32)
         with torch.inference_mode(), self._autocast(device):
             for start in range(0, data.n_samples, self.batch_size):
                 rows = slice(start, start + self.batch_size)
-                features = self._features(self._load(data, rows, device))
+                x = self._to_memory_format(self._load(data, rows, device))
+                features = self._features(x)
                 out[rows] = features.float().cpu().numpy()
         return out
 
@@ -445,13 +455,15 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_is_fitted(self)
         data = self._check_images(X, reset=False)
         device = resolve_device(self.device)
-        net = self._build_network(self.encoder_, self.head_).to(device).eval()
+        net = self._build_network(self.encoder_, self.head_)
+        net = net.to(device, memory_format=self._memory_format).eval()
         generator = torch.Generator(device=device).manual_seed(0)
         total = 0.0
         with torch.inference_mode(), self._autocast(device):
             for rows in _split_batches(np.arange(data.n_samples), self.batch_size):
                 x = self._load(data, rows, device, normalize=not self._make_batch_takes_raw)
                 inputs, targets = self._make_batch(x, generator)
+                inputs = self._to_memory_format(inputs)
                 total += float(self._loss(net(inputs), targets)) * len(rows)
         return -total / data.n_samples
 
@@ -474,6 +486,28 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     # ------------------------------------------------------------------ internals
     def _features(self, x):
         return self.encoder_(x)
+
+    @property
+    def _memory_format(self):
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def _to_memory_format(self, x):
+        """Images ``(B, C, H, W)`` or tiles ``(B, T, C, H, W)`` in the encoder's layout."""
+        if x.ndim not in (4, 5):
+            return x
+        # The strides are spelt out: torch's `contiguous(memory_format=...)` keeps the
+        # strides of a 1-channel batch whatever they are, and convolutions then pick
+        # either layout. Tiles are channels-last within each tile, so that
+        # `flatten(0, 1)` stays a view.
+        if self.channels_last:
+            *lead, C, H, W = x.shape
+            n = len(lead)
+            out = x.new_empty((*lead, H, W, C)).permute(*range(n), n + 2, n, n + 1)
+        else:
+            out = x.new_empty(x.shape)
+        if out.stride() == x.stride():
+            return x
+        return out.copy_(x)
 
     def _check_images(self, X, reset):
         if reset:
@@ -536,16 +570,21 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
         return encoder
 
-    @staticmethod
-    def _dry_run_features(encoder, in_channels, image_size):
-        encoder.eval()
+    def _dry_run_features(self, encoder, in_channels, image_size):
+        encoder.to(memory_format=self._memory_format).eval()
         try:
             with torch.no_grad():
-                out = encoder(torch.zeros(2, in_channels, *image_size))
+                out = encoder(self._to_memory_format(torch.zeros(2, in_channels, *image_size)))
         except Exception as exc:
+            hint = "are the images too small for it?"
+            if self.channels_last:
+                hint += (
+                    " With channels_last=True, an encoder that calls .view on its "
+                    "activations fails: use .reshape, or channels_last=False"
+                )
             raise ValueError(
                 f"The encoder failed on a batch of {image_size[0]}x{image_size[1]} images "
-                f"with {in_channels} channel(s) (are the images too small for it?): {exc}"
+                f"with {in_channels} channel(s) ({hint}): {exc}"
             ) from exc
         finally:
             encoder.train()
@@ -558,12 +597,12 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return int(out.shape[1])
 
     def _check_encoder_takes(self, in_channels, image_size, input_size):
-        """Check that an encoder trained on ``input_size`` patches takes whole images."""
+        """Check that an encoder trained on ``input_size`` inputs takes whole images."""
         problem = (
             f"{type(self).__name__} trains the encoder on {input_size[0]}x{input_size[1]} "
-            f"patches and transform applies it to whole {image_size[0]}x{image_size[1]} "
-            "images, so the encoder must take both sizes. Use an encoder that pools "
-            "globally over any size, such as 'cnn' or 'resnet18'."
+            f"inputs (patches or views) and transform applies it to whole "
+            f"{image_size[0]}x{image_size[1]} images, so the encoder must take both sizes. "
+            "Use an encoder that pools globally over any size, such as 'cnn' or 'resnet18'."
         )
         try:
             n_features = self._dry_run_features(self.encoder_, in_channels, image_size)
@@ -628,7 +667,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _train(self, data, n_epochs):
         """The training loop shared by every method."""
         device = self.device_
-        net = self._build_network(self.encoder_, self.head_).to(device)
+        net = self._build_network(self.encoder_, self.head_)
+        net = net.to(device, memory_format=self._memory_format)
         # Distributed training wraps `net` (DistributedDataParallel) and shards `order`
         # here, in `_train` alone.
         optimizer = self._make_optimizer(net.parameters())
@@ -661,8 +701,9 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     for rows in batches:
                         # Set at every step, so that a restored optimizer state takes
                         # the current learning_rate.
+                        lr = self._scheduled_lr(step, total_steps, time.perf_counter() - start)
                         for group in optimizer.param_groups:
-                            group["lr"] = self._scheduled_lr(step, total_steps)
+                            group["lr"] = lr
                         step += 1
                         self._train_step(net, optimizer, data, np.sort(rows), generator, stats)
                         bar.update(len(rows))
@@ -694,14 +735,18 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self._optimizer_state = optimizer.state_dict()
             self._generator_state = generator.get_state()
 
-    def _scheduled_lr(self, step, total_steps):
+    def _scheduled_lr(self, step, total_steps, seconds):
         if self.lr_schedule == "cosine":
-            return 0.5 * self.learning_rate * (1 + math.cos(math.pi * step / total_steps))
+            progress = step / total_steps
+            if self.max_time is not None:
+                progress = max(progress, seconds / self.max_time)
+            return 0.5 * self.learning_rate * (1 + math.cos(math.pi * min(progress, 1.0)))
         return self.learning_rate
 
     def _train_step(self, net, optimizer, data, rows, generator, stats):
         x = self._load(data, rows, self.device_, normalize=not self._make_batch_takes_raw)
         inputs, targets = self._make_batch(x, generator)
+        inputs = self._to_memory_format(inputs)
         with self._autocast(self.device_):
             outputs = net(inputs)
             loss = self._loss(outputs, targets)

@@ -133,6 +133,46 @@ def test_lr_schedule(digits, monkeypatch, schedule):
     assert (seen[-1] < 0.002) == (schedule == "cosine")
 
 
+def test_cosine_schedule_follows_max_time(digits):
+    # With a time budget that ends before the planned epochs, the cosine decays over
+    # the budget: the learning rate follows the elapsed fraction of max_time.
+    est = RotationPretrainer(max_time=10.0, lr_schedule="cosine", learning_rate=0.01)
+    assert est._scheduled_lr(0, 100, 0.0) == pytest.approx(0.01)
+    assert est._scheduled_lr(1, 100, 5.0) == pytest.approx(0.005)
+    assert est._scheduled_lr(99, 100, 1.0) == pytest.approx(0.005 * (1 + np.cos(np.pi * 0.99)))
+    assert est._scheduled_lr(2, 100, 12.0) == pytest.approx(0.0)
+    assert est.set_params(max_time=None)._scheduled_lr(50, 100, 1e6) == pytest.approx(0.005)
+
+
+class ViewFlatten(nn.Module):
+    """A user encoder that flattens its activations with .view."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+
+    def forward(self, x):
+        h = self.conv(x)
+        return h.view(h.shape[0], -1)
+
+
+def test_channels_last(digits):
+    X, _ = digits
+    fast = RotationPretrainer(max_epochs=2, random_state=0, **FAST).fit(X)
+    slow = RotationPretrainer(max_epochs=2, random_state=0, channels_last=False, **FAST).fit(X)
+    conv = next(p for p in fast.encoder_.parameters() if p.ndim == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    # Same training up to float rounding, whatever the memory layout.
+    np.testing.assert_allclose(fast.loss_curve_, slow.loss_curve_, rtol=1e-3)
+    np.testing.assert_allclose(fast.transform(X), slow.transform(X), rtol=1e-2, atol=1e-3)
+    # An encoder that calls .view on activations: a clear error, and the fix works.
+    with pytest.raises(ValueError, match="channels_last=False"):
+        RotationPretrainer(encoder=ViewFlatten(), max_epochs=1, device="cpu").fit(X)
+    est = RotationPretrainer(encoder=ViewFlatten(), max_epochs=1, channels_last=False,
+                             device="cpu").fit(X)
+    assert est.transform(X).shape == (len(X), 4 * 8 * 8)
+
+
 def test_max_time_stops_early(digits):
     X, _ = digits
     est = RotationPretrainer(max_epochs=1000, max_time=0.5, batch_size=16,

@@ -122,7 +122,7 @@ def test_transform_encodes_whole_images(fashion):
         ({"gap": 1, "jitter": 1}, (28, 28), "gap=1 must be at least 2 \\* jitter = 2"),
         ({"color_guard": "drop"}, (28, 28), "color_guard"),
         ({"patch_size": 0}, (28, 28), "patch_size"),
-        ({"encoder": "vit_tiny"}, (28, 28), r"7x7 patches .* whole 28x28 .* 'cnn' or 'resnet18'"),
+        ({"encoder": "vit_tiny"}, (28, 28), r"7x7 inputs .* whole 28x28 .* 'cnn' or 'resnet18'"),
     ],
 )
 def test_bad_parameters_and_small_images(params, shape, match):

@@ -118,7 +118,7 @@ def test_transform_encodes_whole_images(fashion):
         ({"grid": 4}, (16, 16), "grid"),
         ({"n_permutations": 1001}, (16, 16), "n_permutations"),
         ({"grayscale_p": 1.5}, (16, 16), "grayscale_p"),
-        ({"encoder": "vit_tiny"}, (28, 28), r"7x7 patches .* whole 28x28 .* 'cnn' or 'resnet18'"),
+        ({"encoder": "vit_tiny"}, (28, 28), r"7x7 inputs .* whole 28x28 .* 'cnn' or 'resnet18'"),
     ],
 )
 def test_bad_parameters_and_small_images(params, shape, match):

@@ -63,6 +63,28 @@ def test_two_views_of_each_image_differ(digits):
     assert (view_a - view_b).abs().flatten(1).amax(1).min() > 1e-3
 
 
+def test_smaller_views(digits):
+    # The encoder trains on 6x6 views of the 8x8 images and transform gives it whole
+    # images; the augmentation is built once per configuration.
+    X, _ = digits
+    est = SimCLRPretrainer(max_epochs=1, view_size=6, random_state=0, **FAST).fit(X)
+    inputs, _ = est._make_batch(torch.from_numpy(X[:5]).unsqueeze(1), torch.Generator())
+    assert inputs.shape == (10, 1, 6, 6)
+    assert est.history_[0]["inputs_per_s"] > 0
+    assert est.transform(X).shape == (len(X), 16)
+    augmentation = est._augment_cache[1]
+    est._make_batch(torch.from_numpy(X[:5]).unsqueeze(1), torch.Generator())
+    assert est._augment_cache[1] is augmentation
+    est.set_params(view_size=(4, 5))._make_batch(torch.from_numpy(X[:5]).unsqueeze(1),
+                                                  torch.Generator())
+    assert est._augment_cache[1].transforms[0].size == (4, 5)
+    # An encoder that only takes its training size gets a clear error.
+    fixed = SimCLRPretrainer(encoder="vit_tiny", view_size=6, max_epochs=1, device="cpu",
+                             encoder_kwargs={"patch_size": 2, "pos_embed": "learned"})
+    with pytest.raises(ValueError, match="must take both sizes"):
+        fixed.fit(X)
+
+
 def test_views_are_normalised_after_augmentation(digits):
     # Without jitter and with full-image crops, a view is the image, maybe mirrored,
     # standardised with the statistics learnt at fit.
@@ -132,7 +154,11 @@ def test_pipeline_and_grid_search(digits):
         ({"temperature": 0.0}, (8, 8), "temperature"),
         ({"grayscale_p": 1.5}, (8, 8), "grayscale_p"),
         ({}, (8, 8, 2), "1 channel.* or RGB"),
-        ({"blur": True}, (1, 8), "blur=True needs images of at least 2x2"),
+        ({"blur": True}, (1, 8), "blur=True needs views of at least 2x2"),
+        ({"blur": True, "view_size": (1, 4)}, (8, 8), "blur=True needs views of at least 2x2"),
+        ({"view_size": (4, 4, 4)}, (8, 8), "view_size must be"),
+        ({"view_size": (4, 0)}, (8, 8), "view_size must be"),
+        ({"view_size": 0}, (8, 8), "view_size"),
     ],
 )
 def test_bad_parameters(params, shape, match):

@@ -82,7 +82,8 @@ class ContextPretrainer(BasePretrainer):
         Images per batch (each gives one pair, two encoder inputs).
     learning_rate : float, default=1e-3
     lr_schedule : {"constant", "cosine"}, default="constant"
-        ``"cosine"`` decays the learning rate towards 0 over each fit call.
+        ``"cosine"`` decays the learning rate towards 0 over each fit call (or over
+        ``max_time``, when that budget ends first).
     weight_decay : float, default=1e-4
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
     device : str, default="auto"
@@ -93,6 +94,10 @@ class ContextPretrainer(BasePretrainer):
         Show a progress bar per epoch.
     warm_start : bool, default=False
         Whether :meth:`fit` continues from the previous fit.
+    channels_last : bool, default=True
+        Run the encoder on ``channels_last`` (NHWC) tensors, about 1.5x faster
+        for convolutions on a CPU; False for an encoder that calls ``.view`` on
+        its activations.
     patch_size : int, default=None
         Side of a patch in pixels. ``None``: the largest for which the jittered 3x3
         layout fits in the image.
@@ -183,6 +188,7 @@ class ContextPretrainer(BasePretrainer):
         random_state=None,
         verbose=0,
         warm_start=False,
+        channels_last=True,
         patch_size=None,
         gap=None,
         jitter=None,
@@ -203,6 +209,7 @@ class ContextPretrainer(BasePretrainer):
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            channels_last=channels_last,
         )
         self.patch_size = patch_size
         self.gap = gap

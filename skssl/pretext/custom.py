@@ -93,7 +93,8 @@ class PretextPretrainer(BasePretrainer):
         Images per batch given to ``task``.
     learning_rate : float, default=1e-3
     lr_schedule : {"constant", "cosine"}, default="constant"
-        ``"cosine"`` decays the learning rate towards 0 over each fit call.
+        ``"cosine"`` decays the learning rate towards 0 over each fit call (or over
+        ``max_time``, when that budget ends first).
     weight_decay : float, default=1e-4
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
     device : str, default="auto"
@@ -104,6 +105,10 @@ class PretextPretrainer(BasePretrainer):
         Show a progress bar per epoch.
     warm_start : bool, default=False
         Whether :meth:`fit` continues from the previous fit.
+    channels_last : bool, default=True
+        Run the encoder on ``channels_last`` (NHWC) tensors, about 1.5x faster
+        for convolutions on a CPU; False for an encoder that calls ``.view`` on
+        its activations.
 
     Attributes
     ----------
@@ -181,6 +186,7 @@ class PretextPretrainer(BasePretrainer):
         random_state=None,
         verbose=0,
         warm_start=False,
+        channels_last=True,
     ):
         super().__init__(
             encoder=encoder,
@@ -197,6 +203,7 @@ class PretextPretrainer(BasePretrainer):
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            channels_last=channels_last,
         )
         self.task = task
         self.n_outputs = n_outputs

@@ -211,7 +211,8 @@ class IntruderPretrainer(BasePretrainer):
         Images per batch (one corrupted copy each); intruders come from the same batch.
     learning_rate : float, default=1e-3
     lr_schedule : {"constant", "cosine"}, default="constant"
-        ``"cosine"`` decays the learning rate towards 0 over each fit call.
+        ``"cosine"`` decays the learning rate towards 0 over each fit call (or over
+        ``max_time``, when that budget ends first).
     weight_decay : float, default=1e-4
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
     device : str, default="auto"
@@ -221,6 +222,10 @@ class IntruderPretrainer(BasePretrainer):
         Show a progress bar per epoch.
     warm_start : bool, default=False
         Whether :meth:`fit` continues from the previous fit.
+    channels_last : bool, default=True
+        Run the encoder on ``channels_last`` (NHWC) tensors, about 1.5x faster
+        for convolutions on a CPU; False for an encoder that calls ``.view`` on
+        its activations.
 
     Attributes
     ----------
@@ -293,6 +298,7 @@ class IntruderPretrainer(BasePretrainer):
         random_state=None,
         verbose=0,
         warm_start=False,
+        channels_last=True,
     ):
         super().__init__(
             encoder=encoder,
@@ -309,6 +315,7 @@ class IntruderPretrainer(BasePretrainer):
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            channels_last=channels_last,
         )
         self.grid = grid
         self.p_intruder = p_intruder

@@ -87,7 +87,8 @@ class JigsawPretrainer(BasePretrainer):
         Images per batch (each gives ``grid * grid`` encoder inputs).
     learning_rate : float, default=1e-3
     lr_schedule : {"constant", "cosine"}, default="constant"
-        ``"cosine"`` decays the learning rate towards 0 over each fit call.
+        ``"cosine"`` decays the learning rate towards 0 over each fit call (or over
+        ``max_time``, when that budget ends first).
     weight_decay : float, default=1e-4
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
     device : str, default="auto"
@@ -98,6 +99,10 @@ class JigsawPretrainer(BasePretrainer):
         Show a progress bar per epoch.
     warm_start : bool, default=False
         Whether :meth:`fit` continues from the previous fit (and its permutations).
+    channels_last : bool, default=True
+        Run the encoder on ``channels_last`` (NHWC) tensors, about 1.5x faster
+        for convolutions on a CPU; False for an encoder that calls ``.view`` on
+        its activations.
     grid : int, default=3
         Cells per side of the puzzle (2 or 3), so ``grid * grid`` tiles.
     n_permutations : int, default=100
@@ -189,6 +194,7 @@ class JigsawPretrainer(BasePretrainer):
         random_state=None,
         verbose=0,
         warm_start=False,
+        channels_last=True,
         grid=3,
         n_permutations=100,
         grayscale_p=0.3,
@@ -209,6 +215,7 @@ class JigsawPretrainer(BasePretrainer):
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            channels_last=channels_last,
         )
         self.grid = grid
         self.n_permutations = n_permutations

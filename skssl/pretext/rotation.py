@@ -65,7 +65,8 @@ class RotationPretrainer(BasePretrainer):
         Images per batch (each gives 4 inputs).
     learning_rate : float, default=1e-3
     lr_schedule : {"constant", "cosine"}, default="constant"
-        ``"cosine"`` decays the learning rate towards 0 over each fit call.
+        ``"cosine"`` decays the learning rate towards 0 over each fit call (or over
+        ``max_time``, when that budget ends first).
     weight_decay : float, default=1e-4
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
     device : str, default="auto"
@@ -75,6 +76,10 @@ class RotationPretrainer(BasePretrainer):
         Show a progress bar per epoch.
     warm_start : bool, default=False
         Whether :meth:`fit` continues from the previous fit.
+    channels_last : bool, default=True
+        Run the encoder on ``channels_last`` (NHWC) tensors, about 1.5x faster
+        for convolutions on a CPU; False for an encoder that calls ``.view`` on
+        its activations.
 
     Attributes
     ----------

@@ -51,8 +51,8 @@ class SimCLRPretrainer(BasePretrainer):
         Images per batch (each gives 2 views; more images mean more negatives).
     learning_rate : float, default=1e-3
     lr_schedule : {"constant", "cosine"}, default="constant"
-        ``"cosine"`` decays the learning rate towards 0 over each fit call, as in
-        the paper.
+        ``"cosine"`` decays the learning rate towards 0 over each fit call (or over
+        ``max_time``, when that budget ends first), as in the paper.
     weight_decay : float, default=1e-4
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
     device : str, default="auto"
@@ -63,6 +63,10 @@ class SimCLRPretrainer(BasePretrainer):
         Show a progress bar per epoch.
     warm_start : bool, default=False
         Whether :meth:`fit` continues from the previous fit.
+    channels_last : bool, default=True
+        Run the encoder on ``channels_last`` (NHWC) tensors, about 1.5x faster
+        for convolutions on a CPU; False for an encoder that calls ``.view`` on
+        its activations.
     projection_dim : int, default=128
         Size of the projection the loss compares (128 in the paper).
     hidden_dim : int, default=512
@@ -78,8 +82,17 @@ class SimCLRPretrainer(BasePretrainer):
     grayscale_p : float, default=0.2
         Probability that an RGB view is turned gray (no effect on gray images).
     blur : bool, default=False
-        Whether to blur half of the views (kernel 10 % of the image size, at least
+        Whether to blur half of the views (kernel 10 % of the view size, at least
         3 pixels), as the paper does on ImageNet but not on CIFAR-10.
+    view_size : int or tuple of (int, int), default=None
+        ``(height, width)`` the random crops are resized to (an int means a square);
+        ``None`` keeps the image size. Smaller views train faster: on Fashion-MNIST,
+        20x20 views of the 28x28 images give the ``cnn`` encoder 2x more views per
+        second, and better features for the same fit time. The encoder must pool
+        globally (``cnn``, ``resnet18``), since :meth:`transform` gives it whole
+        images; objects then look larger than in the average crop, which is what
+        Touvron et al. (2019, *Fixing the train-test resolution discrepancy*) found
+        helps with random resized crops.
 
     Attributes
     ----------
@@ -132,6 +145,7 @@ class SimCLRPretrainer(BasePretrainer):
         "jitter_strength": [Interval(Real, 0, None, closed="left")],
         "grayscale_p": [Interval(Real, 0, 1, closed="both")],
         "blur": ["boolean"],
+        "view_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
     }
 
     _make_batch_takes_raw = True
@@ -153,6 +167,7 @@ class SimCLRPretrainer(BasePretrainer):
         random_state=None,
         verbose=0,
         warm_start=False,
+        channels_last=True,
         projection_dim=128,
         hidden_dim=512,
         temperature=0.5,
@@ -160,6 +175,7 @@ class SimCLRPretrainer(BasePretrainer):
         jitter_strength=0.5,
         grayscale_p=0.2,
         blur=False,
+        view_size=None,
     ):
         super().__init__(
             encoder=encoder,
@@ -176,6 +192,7 @@ class SimCLRPretrainer(BasePretrainer):
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            channels_last=channels_last,
         )
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
@@ -184,6 +201,7 @@ class SimCLRPretrainer(BasePretrainer):
         self.jitter_strength = jitter_strength
         self.grayscale_p = grayscale_p
         self.blur = blur
+        self.view_size = view_size
 
     def _augmentation(self, image_shape):
         """The augmentation of ``(H, W, C)`` images, built from the current parameters."""
@@ -193,9 +211,11 @@ class SimCLRPretrainer(BasePretrainer):
                 f"{type(self).__name__} augments gray (1 channel) or RGB (3 channels) "
                 f"images, got {C} channels."
             )
-        if self.blur and min(H, W) < 2:
+        view = self._view_size((H, W))
+        if self.blur and min(view) < 2:
             raise ValueError(
-                f"blur=True needs images of at least 2x2 pixels, got {H}x{W}; use blur=False."
+                f"blur=True needs views of at least 2x2 pixels, got {view[0]}x{view[1]}; "
+                "use blur=False."
             )
         scale = (self.crop_scale, 1.0) if isinstance(self.crop_scale, Real) else self.crop_scale
         if (
@@ -208,7 +228,7 @@ class SimCLRPretrainer(BasePretrainer):
                 f"0 < min <= max <= 1, got {self.crop_scale!r}."
             )
         return simclr_augment(
-            (H, W),
+            view,
             C,
             crop_scale=scale,
             jitter_strength=self.jitter_strength,
@@ -216,8 +236,24 @@ class SimCLRPretrainer(BasePretrainer):
             blur=bool(self.blur),
         )
 
+    def _view_size(self, image_size):
+        """``(height, width)`` of the views of ``image_size`` images."""
+        if self.view_size is None:
+            return tuple(image_size)
+        size = self.view_size
+        pair = (size, size) if isinstance(size, Integral) else tuple(size)
+        if len(pair) != 2 or not all(isinstance(v, Integral) and v >= 1 for v in pair):
+            raise ValueError(
+                f"view_size must be None, a positive int or a pair of positive ints, got "
+                f"{size!r}."
+            )
+        return int(pair[0]), int(pair[1])
+
     def _check_image_shape(self, image_shape):
         self._augmentation(image_shape)
+
+    def _encoder_input_size(self, image_size):
+        return self._view_size(image_size)
 
     def _build_head(self, n_features):
         return SimCLRProjectionHead(n_features, self.hidden_dim, self.projection_dim)
@@ -226,7 +262,11 @@ class SimCLRPretrainer(BasePretrainer):
         B, C, H, W = x.shape
         # One call for both views: every image of the doubled batch draws its own
         # parameters, so rows i and B + i are two independent views of image i.
-        views = self._augmentation((H, W, C))(torch.cat([x, x]), generator)
+        key = (H, W, C, self.crop_scale, self.jitter_strength, self.grayscale_p, self.blur,
+               self.view_size)
+        if getattr(self, "_augment_cache", (None,))[0] != key:
+            self._augment_cache = (key, self._augmentation((H, W, C)))
+        views = self._augment_cache[1](torch.cat([x, x]), generator)
         return self._normalize(views), None
 
     def _loss(self, outputs, targets):
