@@ -69,6 +69,14 @@ def _time_steps(step, n_steps, warmup=3):
     return (time.perf_counter() - start) / n_steps
 
 
+def in_layout(x, channels_last):
+    """``x`` with channels-last strides spelt out (as the pretrainers do), or contiguous."""
+    if not channels_last:
+        return x.contiguous()
+    B, C, H, W = x.shape
+    return x.new_empty((B, H, W, C)).permute(0, 3, 1, 2).copy_(x)
+
+
 def bare_train_inputs_per_s(encoder_name, encoder_kwargs, inputs, n_steps, seed=0,
                             channels_last=True):
     """Forward+backward+AdamW step of a fresh bare encoder on the method's own ``inputs``.
@@ -80,7 +88,7 @@ def bare_train_inputs_per_s(encoder_name, encoder_kwargs, inputs, n_steps, seed=
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     encoder = make_encoder(encoder_name, C, (H, W), **encoder_kwargs).train()
     encoder = encoder.to(memory_format=fmt)
-    inputs = inputs.contiguous(memory_format=fmt)
+    inputs = in_layout(inputs, channels_last)
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-3, weight_decay=1e-4)
 
     def step():
@@ -97,7 +105,7 @@ def bare_forward_images_per_s(encoder, images, n_steps, channels_last=True):
     encoder.eval()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     encoder = encoder.to(memory_format=fmt)
-    images = images.contiguous(memory_format=fmt)
+    images = in_layout(images, channels_last)
 
     def step():
         with torch.inference_mode():

@@ -57,7 +57,7 @@ def main():
 
     x = est._load(data, rows, "cpu")
     inputs, targets = est._make_batch(x, generator)
-    patches = est._to_memory_format(inputs).flatten(0, 1).clone()  # same layout as the fit
+    patches = est._to_memory_format(inputs.flatten(0, 1).contiguous())  # layout of the fit
     encoder = est._make_encoder(1, tuple(patches.shape[-2:])).train()
     bare_optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-3, weight_decay=1e-4)
 
