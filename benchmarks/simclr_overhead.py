@@ -8,7 +8,7 @@ both; the augmentation and the head + loss are also timed alone. Milliseconds pe
 step (median), wall clock and CPU time of this thread (robust to other processes
 when torch runs on one thread).
 
-    PYTHONPATH=. python benchmarks/simclr_overhead.py --batch-size 256 --steps 5
+    PYTHONPATH=. python benchmarks/simclr_overhead.py --batch-size 256 --steps 5 --view-size 20
 """
 
 import argparse
@@ -34,12 +34,15 @@ def main():
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--view-size", type=int, default=None,
+                        help="SimCLRPretrainer's view_size (None: the 28x28 image size)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     X, _ = load_fashion_mnist(subset="test", return_X_y=True)
     X = X[: 4 * args.batch_size]
-    est = SimCLRPretrainer(batch_size=args.batch_size, device="cpu", random_state=0)
+    est = SimCLRPretrainer(batch_size=args.batch_size, view_size=args.view_size, device="cpu",
+                           random_state=0)
     data = check_images(X)
     est._initialize(data)
     est.device_ = "cpu"
@@ -49,9 +52,11 @@ def main():
     stats = {"loss": 0.0, "images": 0, "inputs": 0, "correct": 0, "count": 0}
     rows = np.arange(args.batch_size)
 
-    encoder = est._make_encoder(1, (28, 28)).train()
+    size = est._view_size((28, 28))
+    encoder = est._make_encoder(1, size).train()
     bare_optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-3, weight_decay=1e-4)
-    views = est._to_memory_format(torch.randn(2 * args.batch_size, 1, 28, 28, generator=generator))
+    views = torch.randn(2 * args.batch_size, 1, *size, generator=generator)
+    views = est._to_memory_format(views)  # the layout of the fit
 
     def full():
         est._train_step(net, optimizer, data, rows, generator, stats)
@@ -89,7 +94,8 @@ def main():
         for name, times in results.items()
     }
     views_n = 2 * args.batch_size
-    print(f"batch {args.batch_size} ({views_n} views of 28x28x1), {args.threads} thread(s)")
+    print(f"batch {args.batch_size} ({views_n} views of {size[0]}x{size[1]}x1), "
+          f"{args.threads} thread(s)")
     for name, (wall, cpu) in med.items():
         print(f"  {name:14s} wall {wall:8.1f} ms   cpu {cpu:8.1f} ms")
     for i, clock in enumerate(("wall", "cpu")):

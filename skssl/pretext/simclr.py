@@ -34,6 +34,12 @@ class SimCLRPretrainer(BasePretrainer):
     (``lr_schedule="cosine"``); here the optimizer is AdamW by default.
     Images must have 1 (gray: only brightness and contrast jitter) or 3 channels.
 
+    A fast recipe on a CPU: ``view_size`` about 0.7 of the image size, ``crop_scale=0.2``,
+    ``lr_schedule="cosine"`` with ``max_time`` and ``learning_rate=2e-3``. On
+    Fashion-MNIST (20x20 views of the 28x28 images, the ``cnn`` encoder, batches of
+    256) it gives a linear probe of 0.883 after 15 minutes of fit on 2 CPU cores
+    (``benchmarks/fashion_mnist.py``).
+
     Parameters
     ----------
     encoder : str, torch.nn.Module or callable, default="cnn"
