@@ -60,13 +60,20 @@ def probe(train_features, y_train, test_features, y_test):
     }
 
 
-def _time_steps(step, n_steps, warmup=3):
+def _time_steps(step, n_steps, warmup=3, min_seconds=10.0):
+    """Mean seconds per step over at least ``n_steps`` steps and ``min_seconds``.
+
+    A fit's throughput is an average over minutes; timing the bare step for a few
+    seconds at least keeps a short burst of load on a shared machine from setting it.
+    """
     for _ in range(warmup):
         step()
     start = time.perf_counter()
-    for _ in range(n_steps):
+    done = 0
+    while done < n_steps or time.perf_counter() - start < min_seconds:
         step()
-    return (time.perf_counter() - start) / n_steps
+        done += 1
+    return (time.perf_counter() - start) / done
 
 
 def in_layout(x, channels_last):
@@ -234,7 +241,8 @@ def main(argv=None):
                         help="training images the probes use (all 10,000 test images are "
                              "scored); fewer for slow encoders")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps of the bare encoder")
+    parser.add_argument("--steps", type=int, default=20,
+                        help="timed steps of the bare encoder (at least 10 s of them)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="merge results into this file")
@@ -278,6 +286,8 @@ def main(argv=None):
         else:
             budget = f"{args.epochs} ep" if args.max_time is None else f"{args.max_time:.0f} s"
             params = "".join(f", {k}={v}" for k, v in args.params.items())
+            if args.batch_size != 256:
+                params = f", batch_size={args.batch_size}{params}"
             row = f"{method} {suffix}{params}, fit on {args.n_train} images, {budget}"
             if args.n_probe < 60000:
                 row += f", probes on {args.n_probe}"

@@ -78,8 +78,11 @@ class ContextPretrainer(BasePretrainer):
         Passes over the data in :meth:`fit`.
     max_time : float, default=None
         Time budget of :meth:`fit` in seconds.
-    batch_size : int, default=256
-        Images per batch (each gives one pair, two encoder inputs).
+    batch_size : int, default=512
+        Images per batch (each gives one pair, two encoder inputs). Larger than the
+        other methods' 256: two small patches per image are little work per step, and
+        with 256 images the head and optimizer took 20 % of the fit on a CPU (9 % with
+        512, at the same accuracy).
     learning_rate : float, default=1e-3
     lr_schedule : {"constant", "cosine"}, default="constant"
         ``"cosine"`` decays the learning rate towards 0 over each fit call (or over
@@ -179,7 +182,7 @@ class ContextPretrainer(BasePretrainer):
         image_shape=None,
         max_epochs=10,
         max_time=None,
-        batch_size=256,
+        batch_size=512,
         learning_rate=1e-3,
         lr_schedule="constant",
         weight_decay=1e-4,
