@@ -76,26 +76,16 @@ def _time_steps(step, n_steps, warmup=3, min_seconds=10.0):
     return (time.perf_counter() - start) / done
 
 
-def in_layout(x, channels_last):
-    """``x`` with channels-last strides spelt out (as the pretrainers do), or contiguous."""
-    if not channels_last:
-        return x.contiguous()
-    B, C, H, W = x.shape
-    return x.new_empty((B, H, W, C)).permute(0, 3, 1, 2).copy_(x)
-
-
-def bare_train_inputs_per_s(encoder_name, encoder_kwargs, inputs, n_steps, seed=0,
-                            channels_last=True):
+def bare_train_inputs_per_s(encoder_name, encoder_kwargs, inputs, n_steps, memory_format,
+                            seed=0):
     """Forward+backward+AdamW step of a fresh bare encoder on the method's own ``inputs``.
 
-    The encoder and inputs use the same memory layout as the pretrainer (``channels_last``).
+    ``inputs`` come in the pretrainer's layout; the encoder takes ``memory_format``.
     """
     torch.manual_seed(seed)
     C, H, W = inputs.shape[1:]
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
     encoder = make_encoder(encoder_name, C, (H, W), **encoder_kwargs).train()
-    encoder = encoder.to(memory_format=fmt)
-    inputs = in_layout(inputs, channels_last)
+    encoder = encoder.to(memory_format=memory_format)
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-3, weight_decay=1e-4)
 
     def step():
@@ -107,12 +97,12 @@ def bare_train_inputs_per_s(encoder_name, encoder_kwargs, inputs, n_steps, seed=
     return inputs.shape[0] / _time_steps(step, n_steps)
 
 
-def bare_forward_images_per_s(encoder, images, n_steps, channels_last=True):
-    """Forward pass of ``encoder`` on a batch of normalised ``images``, eval mode, no grad."""
+def bare_forward_images_per_s(encoder, images, n_steps):
+    """Forward pass of ``encoder`` on a batch of normalised ``images``, eval mode, no grad.
+
+    ``images`` and ``encoder`` come in the pretrainer's layout.
+    """
     encoder.eval()
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    encoder = encoder.to(memory_format=fmt)
-    images = in_layout(images, channels_last)
 
     def step():
         with torch.inference_mode():
@@ -165,10 +155,12 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
     batch = est._load(data, rows, "cpu", normalize=not est._make_batch_takes_raw)
     inputs, _ = est._make_batch(batch, generator)
     inputs = (inputs.flatten(0, 1) if inputs.ndim == 5 else inputs).detach().contiguous()
-    bare_train = bare_train_inputs_per_s(args.encoder, encoder_kwargs, inputs, args.steps,
-                                         channels_last=est.channels_last)
-    bare_forward = bare_forward_images_per_s(est.encoder_, est._load(data, rows, "cpu"),
-                                             args.steps, channels_last=est.channels_last)
+    # The bare steps run in the pretrainer's own memory layout.
+    bare_train = bare_train_inputs_per_s(args.encoder, encoder_kwargs,
+                                         est._to_memory_format(inputs), args.steps,
+                                         est._memory_format)
+    whole_images = est._to_memory_format(est._load(data, rows, "cpu"))
+    bare_forward = bare_forward_images_per_s(est.encoder_, whole_images, args.steps)
     return est, train_features, test_features, {
         "fit_seconds": fit_seconds,
         "epochs": est.n_iter_,
