@@ -1,0 +1,62 @@
+"""Small fingerprints of every pretrainer's training, pinned in ``fingerprints.json``.
+
+A refactoring of the training loop or of the methods must not change what they
+compute: with the same ``random_state``, the loss curve and the features are the same.
+``python tests/fingerprint.py`` prints the fingerprints of the current code as JSON;
+``test_fingerprints.py`` compares them with the pinned ones.
+"""
+
+import json
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+
+import skssl
+
+
+def mirror_task(x, generator):
+    """Was the image mirrored left-right? (the custom task of the fingerprint)"""
+    inputs = torch.cat([x, x.flip(-1)])
+    return inputs, torch.arange(2, device=x.device).repeat_interleave(len(x))
+
+
+COMMON = dict(
+    encoder_kwargs={"channels": (4, 8)}, max_epochs=2, batch_size=16, device="cpu",
+    random_state=0,
+)
+
+ESTIMATORS = {
+    "rotation": lambda: skssl.RotationPretrainer(**COMMON),
+    "jigsaw": lambda: skssl.JigsawPretrainer(n_permutations=10, **COMMON),
+    "context": lambda: skssl.ContextPretrainer(**COMMON),
+    "simclr": lambda: skssl.SimCLRPretrainer(**COMMON),
+    "intruder": lambda: skssl.IntruderPretrainer(**COMMON),
+    "custom": lambda: skssl.PretextPretrainer(mirror_task, n_outputs=2, **COMMON),
+}
+
+
+def images():
+    """64 of scikit-learn's digits, magnified to 16x16 pixels (large enough for every
+    method), as uint8."""
+    X = load_digits().images[:64]
+    X = np.kron(X, np.ones((2, 2)))
+    return np.round(X * 255 / 16).astype(np.uint8)
+
+
+def fingerprint(name):
+    """Loss curve and a summary of the features of one method, as plain floats."""
+    torch.set_num_threads(1)
+    X = images()
+    est = ESTIMATORS[name]().fit(X)
+    features = est.transform(X)
+    return {
+        "loss_curve": [float(v) for v in est.loss_curve_],
+        "features_head": features[:3, :4].astype(float).round(6).tolist(),
+        "features_mean": features.mean(0)[:4].astype(float).round(6).tolist(),
+        "score": float(est.score(X[:32])),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps({name: fingerprint(name) for name in ESTIMATORS}, indent=1))
