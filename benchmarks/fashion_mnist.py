@@ -37,7 +37,8 @@ from sklearn.preprocessing import StandardScaler
 
 import skssl
 from skssl.datasets import load_fashion_mnist
-from skssl.encoders import make_encoder
+from skssl.device import to_memory_format
+from skssl.encoders import build_encoder, make_encoder
 
 METHODS = {
     "rotation": skssl.RotationPretrainer,
@@ -45,6 +46,7 @@ METHODS = {
     "context": skssl.ContextPretrainer,
     "simclr": skssl.SimCLRPretrainer,
     "intruder": skssl.IntruderPretrainer,
+    "mae": skssl.MAEPretrainer,
 }
 
 
@@ -76,25 +78,35 @@ def _time_steps(step, n_steps, warmup=3, min_seconds=10.0):
     return (time.perf_counter() - start) / done
 
 
-def bare_train_inputs_per_s(encoder_name, encoder_kwargs, inputs, n_steps, memory_format,
-                            seed=0):
-    """Forward+backward+AdamW step of a fresh bare encoder on the method's own ``inputs``.
+def bare_train_step(encoder, encoder_kwargs, inputs, channels_last, seed=0):
+    """Forward+backward+AdamW step of a fresh bare encoder on a method's own ``inputs``.
 
-    ``inputs`` come in the pretrainer's layout; the encoder takes ``memory_format``.
+    ``inputs`` are ``(N, C, h, w)`` or tiles ``(N, T, C, h, w)`` (flattened to ``N*T``
+    images), put in the fit's memory layout. Returns the step, a function of nothing.
     """
     torch.manual_seed(seed)
-    C, H, W = inputs.shape[1:]
-    encoder = make_encoder(encoder_name, C, (H, W), **encoder_kwargs).train()
-    encoder = encoder.to(memory_format=memory_format)
-    optimizer = torch.optim.AdamW(encoder.parameters(), lr=1e-3, weight_decay=1e-4)
+    inputs = inputs.flatten(0, 1) if inputs.ndim == 5 else inputs
+    inputs = to_memory_format(inputs.detach().contiguous(), channels_last)
+    module = build_encoder(encoder, inputs.shape[1], tuple(inputs.shape[2:]),
+                           encoder_kwargs=encoder_kwargs, channels_last=channels_last)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3, weight_decay=1e-4)
 
     def step():
-        loss = encoder(inputs).square().mean()
+        loss = module(inputs).square().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-    return inputs.shape[0] / _time_steps(step, n_steps)
+    return step
+
+
+def normalized_images(est, X):
+    """Images ``X`` (uint8, ``(n, H, W)``) as a fitted pretrainer's encoder sees them at
+    transform: on the [0, 1] scale, normalised with its statistics, in its layout."""
+    x = torch.from_numpy(X).float().div_(255)[:, None]
+    mean = torch.from_numpy(est.channel_mean_).view(1, -1, 1, 1)
+    std = torch.from_numpy(est.channel_std_).view(1, -1, 1, 1)
+    return to_memory_format((x - mean) / std, est.channels_last)
 
 
 def bare_forward_images_per_s(encoder, images, n_steps):
@@ -149,17 +161,11 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
     transform_images_per_s = (len(X_train) + len(X_test)) / (time.perf_counter() - start)
 
     # One real batch: the method's encoder inputs, and the whole images transform sees.
-    generator = torch.Generator().manual_seed(0)
-    data = est._check_images(X_fit[: args.batch_size], reset=False)
-    rows = np.arange(data.n_samples)
-    batch = est._load(data, rows, "cpu", normalize=not est._make_batch_takes_raw)
-    inputs, _ = est._make_batch(batch, generator)
-    inputs = (inputs.flatten(0, 1) if inputs.ndim == 5 else inputs).detach().contiguous()
-    # The bare steps run in the pretrainer's own memory layout.
-    bare_train = bare_train_inputs_per_s(args.encoder, encoder_kwargs,
-                                         est._to_memory_format(inputs), args.steps,
-                                         est._memory_format)
-    whole_images = est._to_memory_format(est._load(data, rows, "cpu"))
+    inputs, _ = est.pretext_batch(X_fit[: args.batch_size])
+    step = bare_train_step(args.encoder, encoder_kwargs, inputs, est.channels_last)
+    n_inputs = len(inputs.flatten(0, 1) if inputs.ndim == 5 else inputs)
+    bare_train = n_inputs / _time_steps(step, args.steps)
+    whole_images = normalized_images(est, X_fit[: args.batch_size])
     bare_forward = bare_forward_images_per_s(est.encoder_, whole_images, args.steps)
     return est, train_features, test_features, {
         "fit_seconds": fit_seconds,
@@ -167,7 +173,7 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
         "fit_images": images,
         "fit_images_per_s": images / train_seconds,
         "fit_inputs_per_s": inputs_per_s,
-        "encoder_input_shape": list(inputs.shape),
+        "encoder_input_shape": list(inputs.shape[-3:]),
         "bare_train_inputs_per_s": bare_train,
         "fit_vs_bare": inputs_per_s / bare_train,
         "transform_images_per_s": transform_images_per_s,

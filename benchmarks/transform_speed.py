@@ -4,8 +4,8 @@ Target: ``transform`` at least 90 % of the bare forward pass at the same batch s
 For each encoder, a RotationPretrainer is fitted for a few steps on Fashion-MNIST, then
 ``transform`` on ``--n`` images (uint8 in, float32 features out: conversion, normalisation
 and the copy back included) and the bare forward pass of its encoder on the same images,
-already normalised as tensors, in eval mode under ``torch.inference_mode``, are timed
-alternately ``--repeats`` times; the medians are compared.
+already normalised as tensors in the fit's memory layout, in eval mode under
+``torch.inference_mode``, are timed alternately ``--repeats`` times; the medians are compared.
 
 Run::
 
@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import torch
+from fashion_mnist import normalized_images
 
 from skssl import RotationPretrainer
 from skssl.datasets import load_fashion_mnist
@@ -48,8 +49,7 @@ def main():
     for name in args.encoders:
         est = RotationPretrainer(encoder=name, max_epochs=1, batch_size=args.batch_size,
                                  device="cpu", random_state=0).fit(X[:64])
-        data = est._check_images(X, reset=False)
-        batches = [est._load(data, slice(s, s + args.batch_size), "cpu")
+        batches = [normalized_images(est, X[s : s + args.batch_size])
                    for s in range(0, args.n, args.batch_size)]
         encoder = est.encoder_.eval()
 

@@ -5,6 +5,7 @@ from .pretext.context import ContextPretrainer
 from .pretext.custom import PretextPretrainer
 from .pretext.intruder import IntruderPretrainer
 from .pretext.jigsaw import JigsawPretrainer
+from .pretext.mae import MAEPretrainer
 from .pretext.rotation import RotationPretrainer
 from .pretext.simclr import SimCLRPretrainer
 
@@ -15,6 +16,7 @@ __all__ = [
     "ContextPretrainer",
     "IntruderPretrainer",
     "JigsawPretrainer",
+    "MAEPretrainer",
     "PretextPretrainer",
     "RotationPretrainer",
     "SimCLRPretrainer",

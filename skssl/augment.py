@@ -22,6 +22,8 @@ import numbers
 import torch
 import torch.nn.functional as F
 
+from .ops._checks import check_batch, check_generator, check_interval, check_probability, uniform
+
 __all__ = [
     "Compose",
     "ColorJitter",
@@ -38,46 +40,11 @@ _LUMA = (0.2989, 0.587, 0.114)
 _CROP_ATTEMPTS = 10
 
 
-def _uniform(generator, shape, device):
-    """Draw ``U[0, 1)`` float32 numbers from ``generator``, returned on ``device``."""
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}.")
-    u = torch.rand(shape, generator=generator, device=generator.device, dtype=torch.float32)
-    return u.to(device)
-
-
-def _check_batch(x, name):
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
-        raise ValueError(
-            f"{name} expects a floating tensor of shape (B, C, H, W), got "
-            f"{getattr(x, 'dtype', type(x).__name__)} of shape {tuple(getattr(x, 'shape', ()))}."
-        )
-
-
 def _check_rgb(x, name):
     """Return True for RGB, False for one channel; raise for anything else."""
     if x.shape[1] not in (1, 3):
         raise ValueError(f"{name} supports 1 or 3 channels, got {x.shape[1]}.")
     return x.shape[1] == 3
-
-
-def _check_probability(p):
-    if not isinstance(p, numbers.Real) or not 0 <= p <= 1:
-        raise ValueError(f"p must be a probability in [0, 1], got {p!r}.")
-    return float(p)
-
-
-def _check_interval(name, value, low=-math.inf, high=math.inf, strict_low=False):
-    """Check a ``(min, max)`` pair with ``low <= min <= max <= high``."""
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a (min, max) pair of numbers, got {value!r}.") from None
-    too_low = lo <= low if strict_low else lo < low
-    if too_low or not lo <= hi <= high:
-        bound = f"{low} < min" if strict_low else f"{low} <= min"
-        raise ValueError(f"{name} must satisfy {bound} <= max <= {high}, got {value!r}.")
-    return lo, hi
 
 
 def _per_image(values, x):
@@ -157,13 +124,38 @@ class RandomResizedCrop(_Augmentation):
                 )
             size = (int(pair[0]), int(pair[1]))
         self.size = size
-        self.scale = _check_interval("scale", scale, 0.0, 1.0, strict_low=True)
-        self.ratio = _check_interval("ratio", ratio, 0.0, strict_low=True)
+        self.scale = check_interval(scale, "scale", 0.0, 1.0, strict_low=True)
+        self.ratio = check_interval(ratio, "ratio", 0.0, strict_low=True)
 
-    def _boxes(self, n_images, height, width, generator, device):
-        """Per-image boxes ``(x0, y0, w, h)`` in pixels, each a float32 ``(B,)`` tensor."""
+    def sample_boxes(self, n_images, height, width, generator, device):
+        """Draw one crop box per image, as torchvision's ``get_params`` does for one.
+
+        Up to 10 attempts per image draw an area in ``scale`` and a log-uniform ratio
+        in ``ratio``; the first box that fits is kept, else the largest centred box
+        whose ratio is within range.
+
+        Parameters
+        ----------
+        n_images, height, width : int
+        generator : torch.Generator
+        device : str or torch.device
+
+        Returns
+        -------
+        x0, y0, w, h : torch.Tensor of shape (n_images,), dtype float32
+            Left, top, width and height of each box, in pixels.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skssl.augment import RandomResizedCrop
+        >>> x0, y0, w, h = RandomResizedCrop(scale=(1.0, 1.0), ratio=(1.0, 1.0)).sample_boxes(
+        ...     2, 8, 8, torch.Generator().manual_seed(0), "cpu")
+        >>> w.tolist(), x0.tolist()
+        ([8.0, 8.0], [0.0, 0.0])
+        """
         n = _CROP_ATTEMPTS
-        u = _uniform(generator, (n_images, 2 * n + 2), device)
+        u = uniform((n_images, 2 * n + 2), generator, device, torch.float32)
         area = height * width * (self.scale[0] + (self.scale[1] - self.scale[0]) * u[:, :n])
         log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
         aspect = torch.exp(log_lo + (log_hi - log_lo) * u[:, n : 2 * n])
@@ -187,10 +179,11 @@ class RandomResizedCrop(_Augmentation):
         return x0, y0, w, h
 
     def __call__(self, x, generator):
-        _check_batch(x, "RandomResizedCrop")
+        check_batch(x, "RandomResizedCrop input")
+        check_generator(generator)
         n_images, n_channels, height, width = x.shape
         out_h, out_w = self.size if self.size is not None else (height, width)
-        x0, y0, w, h = self._boxes(n_images, height, width, generator, x.device)
+        x0, y0, w, h = self.sample_boxes(n_images, height, width, generator, x.device)
         # affine_grid maps output coordinates in [-1, 1] to input ones, where -1 and 1
         # are the outer pixel edges (align_corners=False): scale by the box size, shift
         # to the box centre.
@@ -226,11 +219,12 @@ class RandomHorizontalFlip(_Augmentation):
     _params = ("p",)
 
     def __init__(self, p=0.5):
-        self.p = _check_probability(p)
+        self.p = check_probability(p)
 
     def __call__(self, x, generator):
-        _check_batch(x, "RandomHorizontalFlip")
-        flip = _uniform(generator, (x.shape[0], 1, 1, 1), x.device) < self.p
+        check_batch(x, "RandomHorizontalFlip input")
+        check_generator(generator)
+        flip = uniform((x.shape[0], 1, 1, 1), generator, x.device, torch.float32) < self.p
         return _choose(flip, x.flip(-1), x)
 
 
@@ -242,7 +236,7 @@ def _jitter_range(name, value, center, bound):
         if value < 0:
             raise ValueError(f"{name} must be non-negative, got {value!r}.")
         value = (max(center - value, bound[0]), center + value)
-    lo, hi = _check_interval(name, value, *bound)
+    lo, hi = check_interval(value, name, *bound)
     return None if lo == hi == center else (lo, hi)
 
 
@@ -332,13 +326,14 @@ class ColorJitter(_Augmentation):
         self.contrast = contrast
         self.saturation = saturation
         self.hue = hue
-        self.p = _check_probability(p)
+        self.p = check_probability(p)
 
     def __call__(self, x, generator):
-        _check_batch(x, "ColorJitter")
+        check_batch(x, "ColorJitter input")
+        check_generator(generator)
         rgb = _check_rgb(x, "ColorJitter")
         # Always draw every column, so a seed gives the same factors whatever is enabled.
-        u = _uniform(generator, (x.shape[0], 5), x.device)
+        u = uniform((x.shape[0], 5), generator, x.device, torch.float32)
         brightness, contrast, saturation, hue = (
             None if rng is None else _per_image(rng[0] + (rng[1] - rng[0]) * u[:, i + 1], x)
             for i, rng in enumerate(self._ranges)
@@ -381,13 +376,14 @@ class RandomGrayscale(_Augmentation):
     _params = ("p",)
 
     def __init__(self, p=0.2):
-        self.p = _check_probability(p)
+        self.p = check_probability(p)
 
     def __call__(self, x, generator):
-        _check_batch(x, "RandomGrayscale")
+        check_batch(x, "RandomGrayscale input")
+        check_generator(generator)
         if not _check_rgb(x, "RandomGrayscale"):
             return x
-        gray = _uniform(generator, (x.shape[0], 1, 1, 1), x.device) < self.p
+        gray = uniform((x.shape[0], 1, 1, 1), generator, x.device, torch.float32) < self.p
         return _choose(gray, _gray(x).expand_as(x), x)
 
 
@@ -427,11 +423,12 @@ class GaussianBlur(_Augmentation):
         self.kernel_size = int(kernel_size)
         if isinstance(sigma, numbers.Real):
             sigma = (sigma, sigma)
-        self.sigma = _check_interval("sigma", sigma, 0.0, strict_low=True)
-        self.p = _check_probability(p)
+        self.sigma = check_interval(sigma, "sigma", 0.0, strict_low=True)
+        self.p = check_probability(p)
 
     def __call__(self, x, generator):
-        _check_batch(x, "GaussianBlur")
+        check_batch(x, "GaussianBlur input")
+        check_generator(generator)
         n_images, n_channels, height, width = x.shape
         radius = self.kernel_size // 2
         if radius >= min(height, width):
@@ -439,7 +436,7 @@ class GaussianBlur(_Augmentation):
                 f"GaussianBlur(kernel_size={self.kernel_size}) needs images larger than "
                 f"{radius} pixels, got {height}x{width}."
             )
-        u = _uniform(generator, (n_images, 2), x.device)
+        u = uniform((n_images, 2), generator, x.device, torch.float32)
         sigma = self.sigma[0] + (self.sigma[1] - self.sigma[0]) * u[:, 1:]
         offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=torch.float32)
         kernel = torch.exp(-(offsets**2) / (2 * sigma**2))

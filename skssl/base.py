@@ -1,11 +1,6 @@
-"""BasePretrainer: the scikit-learn glue and the single training loop of skssl."""
+"""BasePretrainer: the scikit-learn face of every pretrainer, and the hooks a method fills."""
 
-import contextlib
-import copy
 import inspect
-import math
-import re
-import time
 import warnings
 from numbers import Integral, Real
 
@@ -22,256 +17,158 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
-from tqdm.auto import tqdm
 
 from ._data import check_images
-from .encoders import make_encoder
+from .device import (
+    _module_to_cpu,
+    _on_cpu,
+    autocast,
+    memory_format,
+    resolve_device,
+    to_memory_format,
+)
+from .encoders import build_encoder, check_encoder_takes
+from .heads import PretextNet
+from .training import split_batches, train_epochs
 
-__all__ = ["BasePretrainer", "PretextNet", "mlp_head", "resolve_device"]
+__all__ = ["BasePretrainer"]
+
+# The parameters every pretrainer shares, in signature order: (name, type, description).
+# Each estimator's docstring says `%(common_parameters)s` where they go; the defaults
+# are read from its signature, so a method with another default documents it.
+COMMON_PARAMETERS = (
+    ("encoder", "str, torch.nn.Module or callable",
+     "A name from :func:`skssl.encoders.available_encoders`, a module (deep-copied at\n"
+     "fit, never trained in place) or a factory returning a module; see\n"
+     ":func:`skssl.encoders.build_encoder`. The module maps ``(B, C, H, W)`` images to\n"
+     "``(B, n_features)`` features."),
+    ("encoder_kwargs", "dict",
+     "Keyword arguments of a named encoder or a factory (e.g.\n"
+     "``{\"channels\": (16, 32)}``): tunable by GridSearchCV."),
+    ("image_shape", "tuple of int",
+     "``(H, W)`` or ``(H, W, C)`` of flattened ``(n, H*W*C)`` input; ``None`` infers a\n"
+     "square grayscale or RGB shape. Ignored for ``(n, H, W[, C])`` input."),
+    ("max_epochs", "int", "Passes over the data in :meth:`fit`."),
+    ("max_time", "float",
+     "Time budget of :meth:`fit` in seconds; training stops after the batch that\n"
+     "exceeds it."),
+    ("batch_size", "int", "Images per batch (a method may turn each into several inputs)."),
+    ("learning_rate", "float", "Learning rate of the optimizer."),
+    ("lr_schedule", '{"constant", "cosine"}',
+     "``\"cosine\"`` decays the learning rate from ``learning_rate`` towards 0 along a\n"
+     "half cosine (Loshchilov & Hutter 2017, without restarts) over each call to\n"
+     ":meth:`fit` (``max_epochs`` epochs) or :meth:`partial_fit` (one epoch), or over\n"
+     "``max_time`` seconds when that budget ends first."),
+    ("weight_decay", "float", "Weight decay of the optimizer."),
+    ("optimizer", '{"adamw", "adam", "sgd"}', '``"sgd"`` uses momentum 0.9.'),
+    ("device", "str",
+     '``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``. Mixed precision\n'
+     "(bfloat16) is used on CUDA."),
+    ("random_state", "int, RandomState instance or None",
+     "Seeds weight initialisation, shuffling and the pretext task's randomness.\n"
+     "The same integer on the CPU gives the same features."),
+    ("verbose", "int", "Show a progress bar per epoch with the loss and images/s."),
+    ("warm_start", "bool", "Whether :meth:`fit` continues from the previous fit."),
+    ("channels_last", "bool",
+     "Run the encoder on ``channels_last`` tensors (NHWC memory layout), at fit and\n"
+     "in :meth:`transform`. Convolutions run about 1.5x faster so on a CPU (and with\n"
+     "mixed precision on a GPU); the features agree with the default layout up to\n"
+     "float rounding. Set it to False for an encoder that calls ``.view`` on its\n"
+     "activations (use ``.reshape`` or ``.flatten`` instead)."),
+)
+
+COMMON_ATTRIBUTES = (
+    ("encoder_", "torch.nn.Module", "The trained encoder."),
+    ("loss_curve_", "list of float", "Mean training loss of each epoch."),
+    ("history_", "list of dict",
+     "One entry per epoch: ``epoch``, ``loss``, ``seconds``, ``images``,\n"
+     "``images_per_s`` (unique images), ``inputs_per_s`` (encoder inputs, e.g. 4 per\n"
+     "image for rotation) and ``pretext_accuracy`` (None when undefined)."),
+    ("n_iter_", "int", "Epochs trained (a partial epoch cut by ``max_time`` counts)."),
+    ("n_features_in_", "int", "``H * W * C``."),
+    ("image_shape_", "tuple of (int, int, int)", "``(H, W, C)`` seen at fit."),
+    ("channel_mean_, channel_std_", "ndarray of shape (C,)",
+     "Per-channel statistics learnt at fit (on the [0, 1] scale for uint8 images),\n"
+     "used to normalise every batch."),
+    ("device_", "str", "Device used by the last fit."),
+)
 
 
-def resolve_device(device):
-    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` into a device name.
+def _doc_entries(entries, notes, defaults=None):
+    lines = []
+    for name, kind, description in entries:
+        if defaults is not None:
+            default = defaults[name]
+            kind += f", default={default!r}".replace("'", '"')
+        lines.append(f"    {name} : {kind}")
+        text = description + (f"\n{notes[name]}" if name in notes else "")
+        lines += [f"        {line}" for line in text.split("\n")]
+    return "\n".join(lines)
 
-    Parameters
-    ----------
-    device : str or torch.device
-        ``"auto"`` picks CUDA, then MPS, then the CPU.
 
-    Returns
-    -------
-    device : str
-        ``"cpu"``, ``"cuda:N"`` or ``"mps"``.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name or a device this machine does not have.
-
-    Examples
-    --------
-    >>> from skssl.base import resolve_device
-    >>> resolve_device("cpu")
-    'cpu'
-    """
-    name = str(device)
-    if name == "auto":
-        if torch.cuda.is_available():
-            return f"cuda:{torch.cuda.current_device()}"
-        if torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if name == "cpu":
-        return "cpu"
-    match = re.fullmatch(r"cuda(?::(\d+))?", name)
-    if match:
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={name!r} but CUDA is not available on this machine; "
-                "use device='auto' or device='cpu'."
-            )
-        index = int(match.group(1) or torch.cuda.current_device())
-        if index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={name!r} but this machine has {torch.cuda.device_count()} CUDA "
-                "device(s)."
-            )
-        return f"cuda:{index}"
-    if name == "mps":
-        if not torch.backends.mps.is_available():
-            raise ValueError("device='mps' but MPS is not available; use 'auto' or 'cpu'.")
-        return "mps"
-    raise ValueError(
-        f"Unknown device {name!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
+def _fill_doc(cls):
+    """Write the shared parameter and attribute entries into ``cls``'s docstring."""
+    signature = inspect.signature(cls.__init__).parameters
+    defaults = {name: p.default for name, p in signature.items()}
+    doc = cls.__doc__.replace(
+        "    %(common_parameters)s",
+        _doc_entries(COMMON_PARAMETERS, cls._parameter_notes, defaults),
     )
-
-
-def _to_cpu(obj):
-    """Copy tensors and modules in a (nested) object to the CPU."""
-    if isinstance(obj, nn.Module):
-        return copy.deepcopy(obj).to("cpu")
-    if isinstance(obj, torch.Tensor):
-        return obj.to("cpu")
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj
-
-
-def _on_cpu(module):
-    return all(p.device.type == "cpu" for p in module.parameters()) and all(
-        b.device.type == "cpu" for b in module.buffers()
+    return doc.replace(
+        "    %(common_attributes)s", _doc_entries(COMMON_ATTRIBUTES, cls._attribute_notes)
     )
-
-
-def _split_batches(order, batch_size):
-    """Split ``order`` into nearly equal batches of at most ``batch_size``, none of size 1."""
-    n = len(order)
-    n_batches = -(-n // batch_size)
-    if n >= 2 and n // n_batches < 2:
-        n_batches = max(1, n // 2)
-    return np.array_split(order, n_batches)
-
-
-def mlp_head(n_features, n_outputs, hidden=256):
-    """A small classification head: ``Linear-BatchNorm-ReLU-Linear``.
-
-    Parameters
-    ----------
-    n_features : int
-        Input size (the encoder's features, concatenated over tiles where relevant).
-    n_outputs : int
-        Number of pretext classes.
-    hidden : int, default=256
-        Hidden units.
-
-    Returns
-    -------
-    head : torch.nn.Sequential
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skssl.base import mlp_head
-    >>> mlp_head(128, 4)(torch.zeros(2, 128)).shape
-    torch.Size([2, 4])
-    """
-    return nn.Sequential(
-        nn.Linear(n_features, hidden),
-        nn.BatchNorm1d(hidden),
-        nn.ReLU(inplace=True),
-        nn.Linear(hidden, n_outputs),
-    )
-
-
-class PretextNet(nn.Module):
-    """The module trained by a pretrainer: the encoder, then the head.
-
-    Inputs of shape ``(B, C, H, W)`` go through ``head(encoder(x))``. Inputs of shape
-    ``(B, T, C, H, W)`` (``T`` tiles or patches per sample, as in jigsaw or context
-    prediction) go through the shared encoder as one batch of ``B*T`` images, and the
-    ``T`` feature vectors of a sample are concatenated in order before the head.
-
-    Parameters
-    ----------
-    encoder : torch.nn.Module
-    head : torch.nn.Module
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skssl.base import PretextNet
-    >>> from skssl.encoders import make_encoder
-    >>> enc = make_encoder("cnn", 1, 8, channels=(4,))
-    >>> net = PretextNet(enc, torch.nn.Linear(2 * 4, 8))
-    >>> net(torch.zeros(3, 2, 1, 8, 8)).shape
-    torch.Size([3, 8])
-    """
-
-    def __init__(self, encoder, head):
-        super().__init__()
-        self.encoder = encoder
-        self.head = head
-
-    def forward(self, x):
-        if x.ndim == 5:
-            b, t = x.shape[:2]
-            features = self.encoder(x.flatten(0, 1))
-            return self.head(features.reshape(b, t * features.shape[-1]))
-        return self.head(self.encoder(x))
 
 
 class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """Base class of the pretrainers: the sklearn glue and the single training loop.
+    """Base class of the pretrainers: the scikit-learn face and the method hooks.
 
     A pretrainer learns an encoder on unlabelled images by solving a pretext task,
-    then :meth:`transform` maps images to the encoder's features. A method subclasses
-    this class and says only
+    then :meth:`transform` maps images to the encoder's features. This class owns
+    validation, seeding, devices, normalisation, ``fit``/``partial_fit``/
+    ``transform``/``score``, feature names and pickling; the loop itself is
+    :func:`skssl.training.train_epochs`. A method is a subclass that fills some of
+    these hooks, each with a default, and never overrides anything else:
 
-    - which head it needs: ``_build_head(n_features) -> nn.Module``;
-    - how a batch becomes inputs and targets: ``_make_batch(x, generator)``;
-    - how the loss is computed: ``_loss(outputs, targets)`` (cross-entropy by default);
+    - ``_check_image_shape(image_shape)``: raise a ValueError for ``(H, W, C)`` images
+      the method cannot use (default: all accepted).
+    - ``_prepare(x)``: applied to every batch before anything else, at fit,
+      :meth:`transform` and :meth:`score` (default: identity).
+    - ``_encoder_input_size(image_size)``: ``(h, w)`` of the encoder's inputs at fit,
+      when they are patches or views rather than whole images; the encoder is built
+      for that size and checked on whole images (default: the image size).
+    - ``_fit_method_state(data, random_state)``: method state fitted once from the
+      data before training (a permutation set, a vocabulary), stored in public
+      fitted attributes (default: none).
+    - ``_make_batch(x, generator)``: a batch becomes ``(inputs, targets)``; inputs of
+      shape ``(N, C, h, w)``, or ``(N, T, C, h, w)`` for ``T`` tiles per sample.
+    - ``_build_head(n_inputs)``: the head, given its input size, which the base class
+      measures once by passing a probe batch of ``_make_batch`` through the encoder
+      (``T * num_features`` for tiles).
+    - ``_build_network(encoder, head)``: the trained module (default
+      :class:`~skssl.heads.PretextNet`).
+    - ``_loss(outputs, targets)`` (default: cross-entropy over the last dimension) and
+      ``_count_correct(outputs, targets)`` (the pretext accuracy of ``history_``).
+    - ``_train_step(net, x, generator)``: one step's loss and counts; the default is
+      ``_make_batch`` -> network -> ``_loss``. A method whose step is different
+      overrides this step alone.
+    - ``_embed(x)``: the features of a batch of whole images, for :meth:`transform`
+      (default: the encoder's output).
 
-    and, where the method needs them, ``_prepare(x)`` (applied to every batch before the
-    encoder sees it, at fit and transform), ``_build_network(encoder, head)`` (the
-    module that is trained, :class:`PretextNet` by default) and
-    ``_count_correct(outputs, targets)`` (the pretext accuracy of ``history_``).
-    A method that augments images sets ``_make_batch_takes_raw = True``: its
-    ``_make_batch`` then receives the batch on the [0, 1] scale, before normalisation,
-    and normalises its inputs with ``_normalize``. A method that trains the encoder on
-    patches returns their size from ``_encoder_input_size(image_size)``: the encoder
-    is built for that size and checked on whole images, which :meth:`transform` gives it.
+    Every module is built from the image shape, the parameters and the method's
+    fitted state alone, with no data, so that a saved model can be rebuilt. A
+    method that augments images sets the class attribute ``_make_batch_takes_raw =
+    True``: its batches then come on the [0, 1] scale, before normalisation, and it
+    normalises its inputs with ``_normalize``.
 
     Parameters
     ----------
-    encoder : str, torch.nn.Module or callable, default="cnn"
-        A name from :func:`skssl.encoders.available_encoders`, a module (deep-copied at
-        fit, never trained in place) or a factory returning a module. A factory is called
-        with ``in_channels=`` and ``image_size=`` when its signature accepts them, plus
-        ``encoder_kwargs``. The module maps ``(B, C, H, W)`` to ``(B, n_features)``; its
-        ``num_features`` attribute, or one dry forward pass, gives ``n_features``.
-    encoder_kwargs : dict, default=None
-        Keyword arguments for a named encoder or a factory (e.g. ``{"channels": (16, 32)}``).
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(H, W, C)`` of flattened ``(n, H*W*C)`` input; ``None`` infers a
-        square grayscale or RGB shape. Ignored for ``(n, H, W[, C])`` input.
-    max_epochs : int, default=10
-        Passes over the data in :meth:`fit`.
-    max_time : float, default=None
-        Time budget of :meth:`fit` in seconds; training stops after the batch that
-        exceeds it.
-    batch_size : int, default=256
-        Images per batch (a method may turn each into several inputs).
-    learning_rate : float, default=1e-3
-    lr_schedule : {"constant", "cosine"}, default="constant"
-        ``"cosine"`` decays the learning rate from ``learning_rate`` towards 0 along a
-        half cosine (Loshchilov & Hutter 2017, without restarts) over each call to
-        :meth:`fit` (``max_epochs`` epochs) or :meth:`partial_fit` (one epoch), or over
-        ``max_time`` seconds when that budget ends first.
-    weight_decay : float, default=1e-4
-    optimizer : {"adamw", "adam", "sgd"}, default="adamw"
-        ``"sgd"`` uses momentum 0.9.
-    device : str, default="auto"
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``. Mixed precision
-        (bfloat16) is used on CUDA.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and the pretext task's randomness.
-        The same integer on the CPU gives the same features.
-    verbose : int, default=0
-        Show a progress bar per epoch with the loss and images/s.
-    warm_start : bool, default=False
-        Whether :meth:`fit` continues from the previous fit.
-    channels_last : bool, default=True
-        Run the encoder on ``channels_last`` tensors (NHWC memory layout), at fit and
-        in :meth:`transform`. Convolutions run about 1.5x faster so on a CPU (and with
-        mixed precision on a GPU); the features agree with the default layout up to
-        float rounding. Set it to False for an encoder that calls ``.view`` on its
-        activations (use ``.reshape`` or ``.flatten`` instead).
+    %(common_parameters)s
 
     Attributes
     ----------
-    encoder_ : torch.nn.Module
-        The trained encoder.
     head_ : torch.nn.Module
         The pretext head.
-    loss_curve_ : list of float
-        Mean training loss of each epoch.
-    history_ : list of dict
-        One entry per epoch: ``epoch``, ``loss``, ``seconds``, ``images``,
-        ``images_per_s`` (unique images), ``inputs_per_s`` (encoder inputs, e.g. 4 per
-        image for rotation) and ``pretext_accuracy`` (None when undefined).
-    n_iter_ : int
-        Epochs trained (a partial epoch cut by ``max_time`` counts).
-    n_features_in_ : int
-        ``H * W * C``.
-    image_shape_ : tuple of (int, int, int)
-        ``(H, W, C)`` seen at fit.
-    channel_mean_, channel_std_ : ndarray of shape (C,)
-        Per-channel statistics learnt at fit (on the [0, 1] scale for uint8 images),
-        used to normalise every batch.
-    device_ : str
-        Device used by the last fit.
+    %(common_attributes)s
     """
 
     _parameter_constraints: dict = {
@@ -292,24 +189,19 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "channels_last": ["boolean"],
     }
 
+    # Method-specific sentences appended to a shared parameter's or attribute's entry.
+    _parameter_notes: dict = {}
+    _attribute_notes: dict = {}
+
+    # Colour augmentations need images on their [0, 1] scale (uint8 / 255, floats as
+    # given): a method that sets this gets them so, and normalises with `_normalize`.
+    _make_batch_takes_raw = False
+
     def __init__(
-        self,
-        *,
-        encoder="cnn",
-        encoder_kwargs=None,
-        image_shape=None,
-        max_epochs=10,
-        max_time=None,
-        batch_size=256,
-        learning_rate=1e-3,
-        lr_schedule="constant",
-        weight_decay=1e-4,
-        optimizer="adamw",
-        device="auto",
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-        channels_last=True,
+        self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
+        max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
+        weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
+        warm_start=False, channels_last=True,
     ):
         self.encoder = encoder
         self.encoder_kwargs = encoder_kwargs
@@ -327,18 +219,49 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.warm_start = warm_start
         self.channels_last = channels_last
 
-    # ------------------------------------------------------------------ method hooks
-    # Colour augmentations need images on their [0, 1] scale (uint8 / 255, floats as
-    # given): a method that sets this gets them so, and normalises with `_normalize`.
-    _make_batch_takes_raw = False
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__ and "%(common_" in cls.__doc__:
+            cls.__doc__ = _fill_doc(cls)
 
-    def _build_head(self, n_features):
-        """Return the pretext head applied to the encoder's features."""
-        raise NotImplementedError
+    def _set_params(self, params):
+        """Store the ``__init__`` arguments of a method, ``params = locals()``.
+
+        scikit-learn reads the parameters from the ``__init__`` signature, which a
+        method therefore spells out; the body need not repeat them.
+        """
+        for name in inspect.signature(type(self).__init__).parameters:
+            if name != "self":
+                setattr(self, name, params[name])
+
+    # ------------------------------------------------------------------ method hooks
+    def _check_image_shape(self, image_shape):
+        """Raise a ValueError for ``(H, W, C)`` images the method cannot use."""
+
+    def _prepare(self, x):
+        """Applied to every batch first, at fit, transform and score (identity)."""
+        return x
+
+    def _encoder_input_size(self, image_size):
+        """``(h, w)`` of the encoder's inputs at fit, for prepared images of ``image_size``."""
+        return image_size
+
+    def _fit_method_state(self, data, random_state):
+        """Fit the method's own state from ``data`` before training (nothing)."""
 
     def _make_batch(self, x, generator):
-        """Turn a normalised batch ``(B, C, H, W)`` into ``(inputs, targets)``."""
-        raise NotImplementedError
+        """Turn a batch ``(B, C, H, W)`` into ``(inputs, targets)``."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must define _make_batch or override _train_step."
+        )
+
+    def _build_head(self, n_inputs):
+        """Return the pretext head for ``n_inputs`` input features."""
+        raise NotImplementedError(f"{type(self).__name__} must define _build_head.")
+
+    def _build_network(self, encoder, head):
+        """Return the module trained by the loop, holding ``encoder`` and ``head``."""
+        return PretextNet(encoder, head)
 
     def _loss(self, outputs, targets):
         """Cross-entropy over the last dimension (any leading shape)."""
@@ -357,21 +280,26 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return int((outputs.argmax(-1) == targets).sum()), targets.numel()
         return 0, 0
 
-    def _prepare(self, x):
-        """Applied to every normalised batch, at fit and transform (identity)."""
-        return x
+    def _train_step(self, net, x, generator):
+        """One step on batch ``x``: return the loss and the counts ``history_`` sums.
 
-    def _build_network(self, encoder, head):
-        """Return the module trained by the loop, holding ``encoder`` and ``head``."""
-        return PretextNet(encoder, head)
+        The counts are ``inputs`` (encoder inputs), ``correct`` and ``count`` (pretext
+        predictions right, and made). The loop takes the optimiser step; :meth:`score`
+        calls this under ``torch.inference_mode``.
+        """
+        inputs, targets = self._make_batch(x, generator)
+        inputs = to_memory_format(inputs, self.channels_last)
+        with autocast(x.device):
+            outputs = net(inputs)
+            loss = self._loss(outputs, targets)
+        with torch.no_grad():
+            correct, count = self._count_correct(outputs.detach(), targets)
+        n_inputs = inputs.shape[0] * (inputs.shape[1] if inputs.ndim == 5 else 1)
+        return loss, {"inputs": n_inputs, "correct": correct, "count": count}
 
-    def _check_image_shape(self, image_shape):
-        """Raise a ValueError for images the method cannot use (all accepted)."""
-
-    def _encoder_input_size(self, image_size):
-        """``(height, width)`` of the encoder's inputs at fit, for prepared images of
-        ``image_size``: the images themselves by default, a patch for patch methods."""
-        return image_size
+    def _embed(self, x):
+        """Features of a batch of normalised, prepared whole images."""
+        return self.encoder_(x)
 
     # ------------------------------------------------------------------ sklearn API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -426,14 +354,13 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_is_fitted(self)
         data = self._check_images(X, reset=False)
         device = resolve_device(self.device)
-        self.encoder_.to(device, memory_format=self._memory_format)
+        self.encoder_.to(device, memory_format=memory_format(self.channels_last))
         out = np.empty((data.n_samples, self.encoder_.num_features), dtype=np.float32)
-        with torch.inference_mode(), self._autocast(device):
+        with torch.inference_mode(), autocast(device):
             for start in range(0, data.n_samples, self.batch_size):
                 rows = slice(start, start + self.batch_size)
-                x = self._to_memory_format(self._load(data, rows, device))
-                features = self._features(x)
-                out[rows] = features.float().cpu().numpy()
+                x = to_memory_format(self._load(data, rows, device), self.channels_last)
+                out[rows] = self._embed(x).float().cpu().numpy()
         return out
 
     def score(self, X, y=None):
@@ -456,16 +383,54 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         data = self._check_images(X, reset=False)
         device = resolve_device(self.device)
         net = self._build_network(self.encoder_, self.head_)
-        net = net.to(device, memory_format=self._memory_format).eval()
+        net = net.to(device, memory_format=memory_format(self.channels_last)).eval()
         generator = torch.Generator(device=device).manual_seed(0)
         total = 0.0
-        with torch.inference_mode(), self._autocast(device):
-            for rows in _split_batches(np.arange(data.n_samples), self.batch_size):
+        with torch.inference_mode():
+            for rows in split_batches(np.arange(data.n_samples), self.batch_size):
                 x = self._load(data, rows, device, normalize=not self._make_batch_takes_raw)
-                inputs, targets = self._make_batch(x, generator)
-                inputs = self._to_memory_format(inputs)
-                total += float(self._loss(net(inputs), targets)) * len(rows)
+                loss, _ = self._train_step(net, x, generator)
+                total += float(loss) * len(rows)
         return -total / data.n_samples
+
+    def pretext_batch(self, X, *, random_state=0):
+        """The pretext batch the training loop makes from images ``X``.
+
+        What the network sees and must predict, for looking at a task or testing it:
+        ``X`` is checked, normalised and prepared as at fit, then turned into
+        ``(inputs, targets)`` by the method.
+
+        Parameters
+        ----------
+        X : array-like, memmap or torch.Tensor
+            Images of the shape seen at fit (at least 2).
+        random_state : int, default=0
+            Seed of the pretext randomness.
+
+        Returns
+        -------
+        inputs : torch.Tensor
+            ``(N, C, h, w)``, or ``(N, T, C, h, w)`` for ``T`` tiles per sample.
+        targets : torch.Tensor or None
+            What the head must predict; see the method's description.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skssl import RotationPretrainer
+        >>> X = load_digits().images[:64]
+        >>> rot = RotationPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1).fit(X)
+        >>> inputs, targets = rot.pretext_batch(X[:3])
+        >>> tuple(inputs.shape), targets.tolist()
+        ((12, 1, 8, 8), [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
+        """
+        check_is_fitted(self)
+        data = self._check_images(X, reset=False)
+        generator = torch.Generator().manual_seed(int(random_state))
+        x = self._load(data, np.arange(data.n_samples), "cpu",
+                       normalize=not self._make_batch_takes_raw)
+        with torch.no_grad():
+            return self._make_batch(x, generator)
 
     @property
     def _n_features_out(self):
@@ -480,35 +445,10 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         state = super().__getstate__()
         # A model trained on a GPU must unpickle on a CPU-only machine.
         if not all(_on_cpu(v) for v in state.values() if isinstance(v, nn.Module)):
-            state = {k: _to_cpu(v) for k, v in state.items()}
+            state = {k: _module_to_cpu(v) for k, v in state.items()}
         return state
 
     # ------------------------------------------------------------------ internals
-    def _features(self, x):
-        return self.encoder_(x)
-
-    @property
-    def _memory_format(self):
-        return torch.channels_last if self.channels_last else torch.contiguous_format
-
-    def _to_memory_format(self, x):
-        """Images ``(B, C, H, W)`` or tiles ``(B, T, C, H, W)`` in the encoder's layout."""
-        if x.ndim not in (4, 5):
-            return x
-        # The strides are spelt out: torch's `contiguous(memory_format=...)` keeps the
-        # strides of a 1-channel batch whatever they are, and convolutions then pick
-        # either layout. Tiles are channels-last within each tile, so that
-        # `flatten(0, 1)` stays a view.
-        if self.channels_last:
-            *lead, C, H, W = x.shape
-            n = len(lead)
-            out = x.new_empty((*lead, H, W, C)).permute(*range(n), n + 2, n, n + 1)
-        else:
-            out = x.new_empty(x.shape)
-        if out.stride() == x.stride():
-            return x
-        return out.copy_(x)
-
     def _check_images(self, X, reset):
         if reset:
             data = check_images(X, self.image_shape, estimator_name=type(self).__name__)
@@ -532,96 +472,6 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         std = torch.as_tensor(self.channel_std_, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
 
-    @staticmethod
-    def _autocast(device):
-        if device.startswith("cuda"):
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def _make_encoder(self, in_channels, image_size):
-        kwargs = self.encoder_kwargs or {}
-        if isinstance(self.encoder, str):
-            return make_encoder(self.encoder, in_channels, image_size, **kwargs)
-        if isinstance(self.encoder, nn.Module):
-            if kwargs:
-                raise ValueError(
-                    "encoder_kwargs only applies to a named encoder or a factory; "
-                    "configure the module instance before passing it."
-                )
-            encoder = copy.deepcopy(self.encoder)
-        else:
-            accepted = inspect.signature(self.encoder).parameters
-            given = {"in_channels": in_channels, "image_size": image_size}
-            encoder = self.encoder(**{k: v for k, v in given.items() if k in accepted}, **kwargs)
-            if not isinstance(encoder, nn.Module):
-                raise TypeError(
-                    f"The encoder factory returned {type(encoder).__name__}; it must return "
-                    "a torch.nn.Module."
-                )
-        # One dry batch turns a size mismatch deep inside torch into a clear error.
-        n_features = self._dry_run_features(encoder, in_channels, image_size)
-        declared = getattr(encoder, "num_features", None)
-        if declared is None:
-            encoder.num_features = n_features
-        elif declared != n_features:
-            raise ValueError(
-                f"The encoder's num_features is {declared!r} but it returns {n_features} "
-                "features; fix the attribute or remove it."
-            )
-        return encoder
-
-    def _dry_run_features(self, encoder, in_channels, image_size):
-        encoder.to(memory_format=self._memory_format).eval()
-        try:
-            with torch.no_grad():
-                out = encoder(self._to_memory_format(torch.zeros(2, in_channels, *image_size)))
-        except Exception as exc:
-            hint = "are the images too small for it?"
-            if self.channels_last:
-                hint += (
-                    " With channels_last=True, an encoder that calls .view on its "
-                    "activations fails: use .reshape, or channels_last=False"
-                )
-            raise ValueError(
-                f"The encoder failed on a batch of {image_size[0]}x{image_size[1]} images "
-                f"with {in_channels} channel(s) ({hint}): {exc}"
-            ) from exc
-        finally:
-            encoder.train()
-        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(
-                f"The encoder must map (B, C, H, W) images to (B, n_features) features; "
-                f"it returned {shape} for a batch of 2. Add global pooling and flatten."
-            )
-        return int(out.shape[1])
-
-    def _check_encoder_takes(self, in_channels, image_size, input_size):
-        """Check that an encoder trained on ``input_size`` inputs takes whole images."""
-        problem = (
-            f"{type(self).__name__} trains the encoder on {input_size[0]}x{input_size[1]} "
-            f"inputs (patches or views) and transform applies it to whole "
-            f"{image_size[0]}x{image_size[1]} images, so the encoder must take both sizes. "
-            "Use an encoder that pools globally over any size, such as 'cnn' or 'resnet18'."
-        )
-        try:
-            n_features = self._dry_run_features(self.encoder_, in_channels, image_size)
-        except ValueError as exc:
-            raise ValueError(f"{problem} On whole images it raised: {exc.__cause__}") from exc
-        if n_features != self.encoder_.num_features:
-            raise ValueError(
-                f"{problem} It returns {self.encoder_.num_features} features on patches "
-                f"but {n_features} on whole images."
-            )
-
-    def _make_optimizer(self, params):
-        if self.optimizer == "sgd":
-            return torch.optim.SGD(
-                params, lr=self.learning_rate, momentum=0.9, weight_decay=self.weight_decay
-            )
-        cls = torch.optim.AdamW if self.optimizer == "adamw" else torch.optim.Adam
-        return cls(params, lr=self.learning_rate, weight_decay=self.weight_decay)
-
     def _initialize(self, data):
         """Set the fitted state that a fresh fit starts from."""
         self.image_shape_ = data.image_shape
@@ -640,147 +490,62 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     UserWarning,
                     stacklevel=5,
                 )
-        H, W, C = data.image_shape
-        size = tuple(self._prepare(torch.zeros(1, C, H, W)).shape[-2:])
-        input_size = tuple(self._encoder_input_size(size))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self._rng.randint(2**31 - 1))
-            self.encoder_ = self._make_encoder(C, input_size)
-            if input_size != size:
-                self._check_encoder_takes(C, size, input_size)
-            self.head_ = self._build_head(self.encoder_.num_features)
+        init_seed = self._rng.randint(2**31 - 1)
         self._generator_seed = int(self._rng.randint(2**31 - 1))
+        self._fit_method_state(data, self._rng)
+        self._build_modules(init_seed)
         self._generator_state = None
         self._optimizer_state = None
         self.loss_curve_ = []
         self.history_ = []
         self.n_iter_ = 0
 
+    def _build_modules(self, seed):
+        """Build ``encoder_`` and ``head_`` from the image shape, the parameters and the
+        method's fitted state alone, with torch's global generator seeded by ``seed``."""
+        H, W, C = self.image_shape_
+        size = tuple(self._prepare(torch.zeros(1, C, H, W)).shape[-2:])
+        input_size = tuple(self._encoder_input_size(size))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.encoder_ = build_encoder(
+                self.encoder, C, input_size, encoder_kwargs=self.encoder_kwargs,
+                channels_last=self.channels_last,
+            )
+            if input_size != size:
+                check_encoder_takes(
+                    self.encoder_, C, size, input_size, channels_last=self.channels_last,
+                    method=type(self).__name__,
+                )
+            self._head_inputs = self._probe_head_inputs()
+            self.head_ = self._build_head(self._head_inputs)
+
+    def _probe_head_inputs(self):
+        """The head's input size: the network without head on a probe batch of the method."""
+        if type(self)._make_batch is BasePretrainer._make_batch:
+            return self.encoder_.num_features
+        # Within the caller's seeded fork: whatever a method draws from the global
+        # generator here must not move the weights of the head built next.
+        self._head_inputs = None
+        H, W, C = self.image_shape_
+        images = torch.rand((8, C, H, W), generator=torch.Generator().manual_seed(0))
+        x = self._prepare(images if self._make_batch_takes_raw else self._normalize(images))
+        inputs, _ = self._make_batch(x, torch.Generator().manual_seed(0))
+        net = self._build_network(self.encoder_, nn.Identity()).eval()
+        try:
+            with torch.no_grad():
+                features = net(to_memory_format(inputs, self.channels_last))
+        finally:
+            net.train()
+        return int(features.shape[-1])
+
     def _fit(self, X, n_epochs, reset):
         data = self._check_images(X, reset=reset)
         if reset:
             self._initialize(data)
         self.device_ = resolve_device(self.device)
-        self._train(data, n_epochs)
+        train_epochs(self, data, n_epochs)
         return self
 
-    def _train(self, data, n_epochs):
-        """The training loop shared by every method."""
-        device = self.device_
-        net = self._build_network(self.encoder_, self.head_)
-        net = net.to(device, memory_format=self._memory_format)
-        # Distributed training wraps `net` (DistributedDataParallel) and shards `order`
-        # here, in `_train` alone.
-        optimizer = self._make_optimizer(net.parameters())
-        if self._optimizer_state is not None:
-            optimizer.load_state_dict(self._optimizer_state)
-        generator = torch.Generator(device=device)
-        if self._generator_state is None:
-            generator.manual_seed(self._generator_seed)
-        else:
-            generator.set_state(self._generator_state)
 
-        net.train()
-        start = time.perf_counter()
-        out_of_time = False
-        total_steps = n_epochs * len(_split_batches(np.arange(data.n_samples), self.batch_size))
-        step = 0
-        try:
-            for _ in range(n_epochs):
-                order = self._rng.permutation(data.n_samples)
-                batches = _split_batches(order, self.batch_size)
-                stats = {"loss": 0.0, "images": 0, "inputs": 0, "correct": 0, "count": 0}
-                epoch_start = time.perf_counter()
-                bar = tqdm(
-                    total=data.n_samples,
-                    desc=f"{type(self).__name__} epoch {self.n_iter_ + 1}",
-                    disable=not self.verbose,
-                    leave=True,
-                )
-                try:
-                    for rows in batches:
-                        # Set at every step, so that a restored optimizer state takes
-                        # the current learning_rate.
-                        lr = self._scheduled_lr(step, total_steps, time.perf_counter() - start)
-                        for group in optimizer.param_groups:
-                            group["lr"] = lr
-                        step += 1
-                        self._train_step(net, optimizer, data, np.sort(rows), generator, stats)
-                        bar.update(len(rows))
-                        if self.verbose:
-                            seconds = time.perf_counter() - epoch_start
-                            bar.set_postfix(
-                                loss=f"{stats['loss'] / stats['images']:.4f}",
-                                images_per_s=f"{stats['images'] / seconds:.0f}",
-                            )
-                        if self.max_time is not None and (
-                            time.perf_counter() - start >= self.max_time
-                        ):
-                            out_of_time = True
-                            break
-                finally:
-                    bar.close()
-                    if stats["images"]:
-                        self._record_epoch(stats, time.perf_counter() - epoch_start)
-                if out_of_time:
-                    break
-        except KeyboardInterrupt:
-            warnings.warn(
-                "Training interrupted by the user; the model of the last completed batch "
-                "is kept.",
-                stacklevel=3,
-            )
-        finally:
-            net.eval()
-            self._optimizer_state = optimizer.state_dict()
-            self._generator_state = generator.get_state()
-
-    def _scheduled_lr(self, step, total_steps, seconds):
-        if self.lr_schedule == "cosine":
-            progress = step / total_steps
-            if self.max_time is not None:
-                progress = max(progress, seconds / self.max_time)
-            return 0.5 * self.learning_rate * (1 + math.cos(math.pi * min(progress, 1.0)))
-        return self.learning_rate
-
-    def _train_step(self, net, optimizer, data, rows, generator, stats):
-        x = self._load(data, rows, self.device_, normalize=not self._make_batch_takes_raw)
-        inputs, targets = self._make_batch(x, generator)
-        inputs = self._to_memory_format(inputs)
-        with self._autocast(self.device_):
-            outputs = net(inputs)
-            loss = self._loss(outputs, targets)
-        value = float(loss.detach())
-        if not np.isfinite(value):
-            raise FloatingPointError(
-                f"The pretext loss became {value}; lower learning_rate "
-                f"(now {self.learning_rate})."
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        stats["loss"] += value * len(rows)
-        stats["images"] += len(rows)
-        stats["inputs"] += inputs.shape[0] * (inputs.shape[1] if inputs.ndim == 5 else 1)
-        with torch.no_grad():
-            correct, count = self._count_correct(outputs.detach(), targets)
-        stats["correct"] += correct
-        stats["count"] += count
-
-    def _record_epoch(self, stats, seconds):
-        self.n_iter_ += 1
-        loss = stats["loss"] / stats["images"]
-        self.loss_curve_.append(loss)
-        self.history_.append(
-            {
-                "epoch": self.n_iter_,
-                "loss": loss,
-                "seconds": seconds,
-                "images": stats["images"],
-                "images_per_s": stats["images"] / seconds,
-                "inputs_per_s": stats["inputs"] / seconds,
-                "pretext_accuracy": (
-                    stats["correct"] / stats["count"] if stats["count"] else None
-                ),
-            }
-        )
+BasePretrainer.__doc__ = _fill_doc(BasePretrainer)

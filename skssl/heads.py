@@ -1,8 +1,11 @@
 """Heads: the small networks a method puts on top of the encoder during training."""
 
+import torch
 from torch import nn
 
-__all__ = ["ProjectionHead", "SimCLRProjectionHead"]
+from .encoders.vit import TransformerBlock, sincos_pos_embed_2d
+
+__all__ = ["MAEDecoder", "PretextNet", "ProjectionHead", "SimCLRProjectionHead", "mlp_head"]
 
 
 class ProjectionHead(nn.Module):
@@ -73,3 +76,176 @@ class SimCLRProjectionHead(ProjectionHead):
                 (hidden_dim, output_dim, None, None),
             ]
         )
+
+
+def mlp_head(n_features, n_outputs, hidden=256):
+    """A small classification head: ``Linear-BatchNorm-ReLU-Linear``.
+
+    The head of the classic predictive methods (rotation, jigsaw, context, intruder):
+    a nonlinear head takes the pretext task's specialisation off the encoder's last
+    layers, so its features transfer better (Gidaris et al. 2018; on Fashion-MNIST a
+    linear rotation head gave 1.3 points less linear-probe accuracy).
+
+    Parameters
+    ----------
+    n_features : int
+        Input size (the encoder's features, concatenated over tiles where relevant).
+    n_outputs : int
+        Number of pretext classes.
+    hidden : int, default=256
+        Hidden units.
+
+    Returns
+    -------
+    head : torch.nn.Sequential
+        In train mode, freshly initialised.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl.heads import mlp_head
+    >>> mlp_head(128, 4)(torch.zeros(2, 128)).shape
+    torch.Size([2, 4])
+    """
+    return nn.Sequential(
+        nn.Linear(n_features, hidden),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, n_outputs),
+    )
+
+
+class PretextNet(nn.Module):
+    """The module trained by a pretrainer: the encoder, then the head.
+
+    Inputs of shape ``(B, C, H, W)`` go through ``head(encoder(x))``. Inputs of shape
+    ``(B, T, C, H, W)`` (``T`` tiles or patches per sample, as in jigsaw or context
+    prediction) go through the shared encoder as one batch of ``B*T`` images, and the
+    ``T`` feature vectors of a sample are concatenated in order before the head.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+    head : torch.nn.Module
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl.heads import PretextNet
+    >>> from skssl.encoders import make_encoder
+    >>> enc = make_encoder("cnn", 1, 8, channels=(4,))
+    >>> net = PretextNet(enc, torch.nn.Linear(2 * 4, 8))
+    >>> net(torch.zeros(3, 2, 1, 8, 8)).shape
+    torch.Size([3, 8])
+    """
+
+    def __init__(self, encoder, head):
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(self, x):
+        if x.ndim == 5:
+            b, t = x.shape[:2]
+            features = self.encoder(x.flatten(0, 1))
+            return self.head(features.reshape(b, t * features.shape[-1]))
+        return self.head(self.encoder(x))
+
+
+class MAEDecoder(nn.Module):
+    """The decoder of a masked autoencoder: visible tokens in, every patch's pixels out.
+
+    He et al. (2022), "Masked Autoencoders Are Scalable Vision Learners", Section 3:
+    the encoder's tokens of the visible patches are embedded to the decoder's width
+    and put back in their places, a shared learnt mask token fills the hidden ones,
+    a fixed 2-D sine-cosine position embedding
+    (:func:`skssl.encoders.vit.sincos_pos_embed_2d`) tells the places apart, and
+    ``depth`` Transformer blocks, a LayerNorm and a linear layer predict the pixels
+    of every patch. The decoder only serves training, so it can be small.
+
+    Parameters
+    ----------
+    grid_size : tuple of (int, int)
+        Rows and columns of patches; ``num_patches`` is their product.
+    patch_dim : int
+        Pixels predicted per patch, ``patch_size**2 * channels``.
+    encoder_dim : int
+        Size of the encoder's tokens.
+    decoder_dim : int, default=128
+        Width of the decoder; a multiple of 4 (for the sine-cosine embedding).
+    depth : int, default=2
+        Number of Transformer blocks.
+    num_heads : int, default=4
+        Attention heads per block; divides ``decoder_dim``.
+    mlp_ratio : float, default=4.0
+        Hidden size of the blocks' MLPs, relative to ``decoder_dim``.
+
+    Attributes
+    ----------
+    num_patches : int
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl.heads import MAEDecoder
+    >>> decoder = MAEDecoder((7, 7), patch_dim=16, encoder_dim=32, decoder_dim=16,
+    ...                      depth=1, num_heads=2)
+    >>> keep = torch.tensor([[0, 3, 8], [1, 2, 48]])  # 3 visible patches per image
+    >>> decoder(torch.randn(2, 3, 32), keep).shape  # pixels of all 49 patches
+    torch.Size([2, 49, 16])
+    """
+
+    def __init__(self, grid_size, patch_dim, encoder_dim, decoder_dim=128, depth=2, num_heads=4,
+                 mlp_ratio=4.0):
+        super().__init__()
+        if decoder_dim < 4 or decoder_dim % 4 or decoder_dim % num_heads or depth < 1:
+            raise ValueError(
+                "decoder_dim must be a positive multiple of 4 and of num_heads, and depth at "
+                f"least 1; got decoder_dim={decoder_dim}, num_heads={num_heads}, "
+                f"depth={depth}."
+            )
+        self.num_patches = grid_size[0] * grid_size[1]
+        self.embed = nn.Linear(encoder_dim, decoder_dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
+        self.register_buffer("pos_embed", sincos_pos_embed_2d(decoder_dim, grid_size)[None])
+        self.blocks = nn.ModuleList(
+            TransformerBlock(decoder_dim, num_heads, mlp_ratio) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(decoder_dim, eps=1e-6)
+        self.pred = nn.Linear(decoder_dim, patch_dim)
+        # MAE's initialisation: Xavier-uniform linear maps, a small random mask token.
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.mask_token, std=0.02)
+
+    def forward(self, visible_tokens, keep_indices):
+        """Predict the pixels of every patch from the tokens of the visible ones.
+
+        Parameters
+        ----------
+        visible_tokens : torch.Tensor of shape (B, n_keep, encoder_dim)
+            The encoder's patch tokens (no class token), in the order of ``keep_indices``.
+        keep_indices : torch.LongTensor of shape (B, n_keep)
+            Row-major index of the patch of each token, as from
+            :func:`skssl.ops.random_masking`.
+
+        Returns
+        -------
+        pixels : torch.Tensor of shape (B, num_patches, patch_dim)
+        """
+        if visible_tokens.ndim != 3 or keep_indices.shape != visible_tokens.shape[:2]:
+            raise ValueError(
+                "MAEDecoder expects tokens (B, n_keep, encoder_dim) and keep_indices "
+                f"(B, n_keep); got {tuple(visible_tokens.shape)} and "
+                f"{tuple(keep_indices.shape)}."
+            )
+        x = self.embed(visible_tokens)
+        batch, _, width = x.shape
+        tokens = self.mask_token.to(x.dtype).expand(batch, self.num_patches, width)
+        index = keep_indices.unsqueeze(-1).expand(-1, -1, width)
+        x = tokens.scatter(1, index, x) + self.pos_embed
+        for block in self.blocks:
+            x = block(x)
+        return self.pred(self.norm(x))

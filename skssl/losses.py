@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NTXentLoss"]
+__all__ = ["NTXentLoss", "masked_patch_mse", "positive_pair_accuracy"]
 
 
 class NTXentLoss(nn.Module):
@@ -90,3 +90,89 @@ class NTXentLoss(nn.Module):
         index = torch.arange(n, device=z.device)
         targets = torch.cat([index + n, index])
         return F.cross_entropy(logits, targets)
+
+
+def positive_pair_accuracy(z_a, z_b):
+    """How often a view's nearest other view (cosine) is the other view of its image.
+
+    The pretext accuracy of contrastive methods: each of the ``2B`` views looks for
+    its positive among the ``2B - 1`` others, as NT-Xent asks it to.
+
+    Parameters
+    ----------
+    z_a, z_b : torch.Tensor of shape (B, D)
+        Projections of the two views; row ``i`` of both comes from image ``i``.
+
+    Returns
+    -------
+    accuracy : float
+        In ``[0, 1]``; chance is ``1 / (2B - 1)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl.losses import positive_pair_accuracy
+    >>> z = torch.eye(4)
+    >>> positive_pair_accuracy(z, z)
+    1.0
+    """
+    z = F.normalize(torch.cat([z_a, z_b]).float(), dim=1)
+    similarity = (z @ z.T).fill_diagonal_(-torch.inf)
+    n = len(z)
+    positive = torch.arange(n, device=z.device).roll(n // 2)
+    return int((similarity.argmax(1) == positive).sum()) / n
+
+
+def masked_patch_mse(pred, target, mask, *, norm_pix=True, eps=1e-6):
+    """MAE's reconstruction loss: the mean squared error on the hidden patches only.
+
+    He et al. (2022), "Masked Autoencoders Are Scalable Vision Learners", Section 3:
+    the loss is computed on the masked patches alone (the visible ones would be
+    copied), and with ``norm_pix`` the target of each patch is its pixels normalised
+    by the patch's own mean and standard deviation, which improved their features.
+
+    Parameters
+    ----------
+    pred : torch.Tensor of shape (B, N, P)
+        Predicted pixels of every patch (in normalised-patch units with ``norm_pix``).
+    target : torch.Tensor of shape (B, N, P)
+        The true pixels, e.g. :func:`skssl.ops.patchify` of the images.
+    mask : torch.Tensor of shape (B, N), dtype bool
+        True where a patch is hidden; the loss ignores the others.
+    norm_pix : bool, default=True
+        Normalise each target patch to mean 0 and variance 1 over its ``P`` pixels.
+    eps : float, default=1e-6
+        Added to the variance (taken without Bessel's correction, so that a patch of
+        one pixel, or a constant one, becomes 0 rather than NaN).
+
+    Returns
+    -------
+    loss : torch.Tensor
+        A float32 scalar; 0 when no patch is hidden.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl.losses import masked_patch_mse
+    >>> target = torch.arange(12.0).reshape(1, 3, 4)
+    >>> mask = torch.tensor([[True, False, False]])
+    >>> pred = torch.zeros(1, 3, 4)
+    >>> float(masked_patch_mse(pred, target, mask, norm_pix=False))  # patch 0 alone
+    3.5
+    >>> pred[0, 1:] = 100.0  # visible patches do not count
+    >>> float(masked_patch_mse(pred, target, mask, norm_pix=False))
+    3.5
+    """
+    if pred.shape != target.shape or pred.ndim != 3 or mask.shape != pred.shape[:2]:
+        raise ValueError(
+            "masked_patch_mse expects pred and target of shape (B, N, P) and a mask of "
+            f"shape (B, N); got {tuple(pred.shape)}, {tuple(target.shape)} and "
+            f"{tuple(mask.shape)}."
+        )
+    target = target.float()
+    if norm_pix:
+        var, mean = torch.var_mean(target, dim=-1, keepdim=True, correction=0)
+        target = (target - mean) * torch.rsqrt(var + eps)
+    per_patch = (pred.float() - target).pow(2).mean(dim=-1)
+    weights = mask.float()
+    return (per_patch * weights).sum() / weights.sum().clamp(min=1.0)

@@ -17,7 +17,7 @@ def locate():
     ``patch`` is ``(t, t)`` and ``image`` ``(H, W)``; the window of the image that
     normalises (mean 0, standard deviation 1) to the patch is returned.
     """
-    from skssl.pretext._patches import normalize_patches
+    from skssl.ops import normalize_patches
 
     def locate(patch, image):
         t = patch.shape[-1]

@@ -105,7 +105,7 @@ def test_flip_mirrors():
 
 def test_crop_boxes_follow_scale_and_ratio():
     crop = RandomResizedCrop(scale=(0.2, 0.6), ratio=(0.5, 2.0))
-    x0, y0, w, h = crop._boxes(2000, 20, 30, _gen(), "cpu")
+    x0, y0, w, h = crop.sample_boxes(2000, 20, 30, _gen(), "cpu")
     assert (x0 >= 0).all() and (y0 >= 0).all()
     assert (x0 + w <= 30 + 1e-4).all() and (y0 + h <= 20 + 1e-4).all()
     area = w * h / 600
@@ -120,7 +120,7 @@ def test_crop_fallback_is_centred():
     # No box of a square image can have the full area and ratio 2: torchvision's
     # fallback is the centred full-width box of ratio 2.
     crop = RandomResizedCrop(scale=(1.0, 1.0), ratio=(2.0, 3.0))
-    x0, y0, w, h = crop._boxes(4, 16, 16, _gen(), "cpu")
+    x0, y0, w, h = crop.sample_boxes(4, 16, 16, _gen(), "cpu")
     assert torch.allclose(w, torch.full((4,), 16.0)) and torch.allclose(h, torch.full((4,), 8.0))
     assert torch.allclose(x0, torch.zeros(4)) and torch.allclose(y0, torch.full((4,), 4.0))
 
@@ -140,7 +140,7 @@ def test_crop_matches_torchvision_resized_crop():
         torch.tensor([15.0, 12.0]),
         torch.tensor([9.0, 14.0]),
     )
-    crop._boxes = lambda *args: boxes
+    crop.sample_boxes = lambda *args: boxes
     ours = crop(x, _gen())
     ref = torch.stack(
         [

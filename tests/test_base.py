@@ -15,7 +15,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+import skssl.training
 from skssl import RotationPretrainer
+from skssl.training import scheduled_learning_rate
 
 FAST = dict(encoder_kwargs={"channels": (8, 16)}, batch_size=64, device="cpu")
 
@@ -108,16 +110,16 @@ def test_partial_fit_and_warm_start_continue_training(digits):
 def test_lr_schedule(digits, monkeypatch, schedule):
     X, _ = digits
     seen = []
-    make_optimizer = RotationPretrainer._make_optimizer
+    make_optimizer = skssl.training.make_optimizer
 
-    def recording(self, params):
-        optimizer = make_optimizer(self, params)
+    def recording(*args):
+        optimizer = make_optimizer(*args)
         optimizer.register_step_pre_hook(
             lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"])
         )
         return optimizer
 
-    monkeypatch.setattr(RotationPretrainer, "_make_optimizer", recording)
+    monkeypatch.setattr(skssl.training, "make_optimizer", recording)
     est = RotationPretrainer(max_epochs=2, learning_rate=0.01, lr_schedule=schedule,
                              random_state=0, **FAST).fit(X)
     steps = 2 * 5  # 300 images in batches of at most 64
@@ -133,15 +135,17 @@ def test_lr_schedule(digits, monkeypatch, schedule):
     assert (seen[-1] < 0.002) == (schedule == "cosine")
 
 
-def test_cosine_schedule_follows_max_time(digits):
+def test_cosine_schedule_follows_max_time():
     # With a time budget that ends before the planned epochs, the cosine decays over
     # the budget: the learning rate follows the elapsed fraction of max_time.
-    est = RotationPretrainer(max_time=10.0, lr_schedule="cosine", learning_rate=0.01)
-    assert est._scheduled_lr(0, 100, 0.0) == pytest.approx(0.01)
-    assert est._scheduled_lr(1, 100, 5.0) == pytest.approx(0.005)
-    assert est._scheduled_lr(99, 100, 1.0) == pytest.approx(0.005 * (1 + np.cos(np.pi * 0.99)))
-    assert est._scheduled_lr(2, 100, 12.0) == pytest.approx(0.0)
-    assert est.set_params(max_time=None)._scheduled_lr(50, 100, 1e6) == pytest.approx(0.005)
+    def lr(step, seconds, max_time=10.0):
+        return scheduled_learning_rate("cosine", 0.01, step, 100, seconds, max_time)
+
+    assert lr(0, 0.0) == pytest.approx(0.01)
+    assert lr(1, 5.0) == pytest.approx(0.005)
+    assert lr(99, 1.0) == pytest.approx(0.005 * (1 + np.cos(np.pi * 0.99)))
+    assert lr(2, 12.0) == pytest.approx(0.0)
+    assert lr(50, 1e6, max_time=None) == pytest.approx(0.005)
 
 
 class ViewFlatten(nn.Module):

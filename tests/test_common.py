@@ -14,6 +14,7 @@ from skssl import (
     ContextPretrainer,
     IntruderPretrainer,
     JigsawPretrainer,
+    MAEPretrainer,
     PretextPretrainer,
     RotationPretrainer,
     SimCLRPretrainer,
@@ -45,9 +46,10 @@ class _Magnify:
     The checks make their own data, at most 10 columns, i.e. images of 1 x d <= 10
     pixels; no image_shape makes them as large as a jigsaw puzzle (12x12 pixels) or
     a context layout (15x15), and the methods rightly refuse them (tested in
-    test_jigsaw.py and test_context.py). Magnified 16 times, through the ``_prepare``
-    hook that the base class applies at fit, transform and score, they are large
-    enough, and the checks run the methods' own code on them.
+    test_jigsaw.py and test_context.py); a 1-pixel image is a single patch, which MAE
+    cannot both hide and show (tested in test_mae.py). Magnified 16 times, through
+    the ``_prepare`` hook that the base class applies at fit, transform and score,
+    they are large enough, and the checks run the methods' own code on them.
     """
 
     def _prepare(self, x):
@@ -66,6 +68,13 @@ class MagnifiedContextPretrainer(_Magnify, ContextPretrainer):
     pass
 
 
+class MagnifiedMAEPretrainer(_Magnify, MAEPretrainer):
+    pass
+
+
+TINY_VIT = {"patch_size": 8, "embed_dim": 8, "depth": 1, "num_heads": 2}
+
+
 ESTIMATORS = [
     RotationPretrainer(**FAST),
     SimCLRPretrainer(**FAST),
@@ -73,6 +82,9 @@ ESTIMATORS = [
     MagnifiedContextPretrainer(**FAST),
     PretextPretrainer(mirror_task, n_outputs=2, **FAST),
     IntruderPretrainer(**FAST),
+    # magnified 1 x d images: 2 x 2d patches of 8x8 pixels
+    MagnifiedMAEPretrainer(**{**FAST, "encoder_kwargs": TINY_VIT}, decoder_dim=8,
+                           decoder_depth=1, decoder_heads=2),
 ]
 
 EXPECTED_FAILED_CHECKS = {}

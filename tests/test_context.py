@@ -6,7 +6,7 @@ import torch
 
 from skssl import ContextPretrainer
 from skssl.datasets import load_fashion_mnist
-from skssl.pretext._patches import (
+from skssl.ops import (
     CONTEXT_OFFSETS,
     ContextGeometry,
     context_geometry,
@@ -37,13 +37,14 @@ def fashion():
     ],
 )
 def test_geometry_defaults_fill_the_image(params, size, expected):
-    assert ContextPretrainer(**params)._geometry((size, size)) == expected
+    est = ContextPretrainer(**params)
+    assert context_geometry(size, est.patch_size, est.gap, est.jitter) == expected
 
 
 def test_batch_is_a_centre_and_a_neighbour(locate):
     est = ContextPretrainer(random_state=0, **SMALL).fit(np.random.RandomState(0).rand(4, 28, 28))
     x = torch.randn(16, 1, 28, 28)
-    pairs, target = est._make_batch(x, torch.Generator().manual_seed(0))
+    pairs, target = est.pretext_batch(x[:, 0].numpy())
     assert pairs.shape == (16, 2, 1, 7, 7)
     assert target.dtype == torch.int64 and target.shape == (16,)
     assert ((target >= 0) & (target < 8)).all() and len(target.unique()) > 4
@@ -61,9 +62,9 @@ def test_color_guards():
     est = ContextPretrainer(random_state=0, **SMALL)
     est.fit(np.random.RandomState(0).rand(4, 28, 28, 3))
 
-    def batch(guard, images=x):
+    def batch(guard):
         est.set_params(color_guard=guard)
-        pairs, _ = est._make_batch(est._prepare(images), torch.Generator().manual_seed(0))
+        pairs, _ = est.pretext_batch(x.permute(0, 2, 3, 1).numpy())
         return pairs
 
     plain = batch(None)
@@ -71,9 +72,13 @@ def test_color_guards():
     grey = batch("grayscale")
     torch.testing.assert_close(grey[:, :, 0], grey[:, :, 2])
     # grayscale images: no guard changes anything
-    mono = x[:, :1]
+    mono = ContextPretrainer(random_state=0, **SMALL).fit(np.random.RandomState(0).rand(4, 28, 28))
+
+    def mono_batch(guard):
+        return mono.set_params(color_guard=guard).pretext_batch(x[:, 0].numpy())[0]
+
     for guard in ("jitter", "grayscale"):
-        torch.testing.assert_close(batch(guard, mono), batch(None, mono))
+        torch.testing.assert_close(mono_batch(guard), mono_batch(None))
 
 
 def test_grayscale_guard_applies_at_transform_too():

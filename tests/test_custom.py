@@ -212,16 +212,24 @@ class _SwitchingTask:
 
 def test_layout_must_not_change(digits):
     X, _ = digits
-    with pytest.raises(ValueError, match=r"first batch had 2 tiles; the head is sized for that"):
+    with pytest.raises(ValueError, match=r"the head was sized for 2 tile\(s\) per sample"):
         PretextPretrainer(_SwitchingTask(), 2, max_epochs=1, **FAST).fit(X)
 
 
-def test_values_checked_on_first_batch_of_real_images(digits):
+class _LateBadTargets:
+    """Valid targets for the probe and the first batches, out of range from the third."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x, generator):
+        self.calls += 1
+        return x, torch.full((len(x),), 0 if self.calls < 4 else 5)
+
+
+def test_values_checked_on_every_batch(digits):
     X, _ = digits
-    # Targets that are fine on the first few images (used to size the head) and out of
-    # range on the first training batch.
-    est = PretextPretrainer(_task(lambda x: (x, torch.full((len(x),), len(x) // 9))), 3,
-                            max_epochs=1, **FAST)
+    est = PretextPretrainer(_LateBadTargets(), 3, max_epochs=2, **FAST)
     with pytest.raises(ValueError, match=r"class targets in \[0, n_outputs=3\)"):
         est.fit(X)
 

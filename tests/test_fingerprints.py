@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fingerprint import ESTIMATORS, fingerprint
 
 PINNED = json.loads((Path(__file__).parent / "fingerprints.json").read_text())

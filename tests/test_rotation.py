@@ -7,8 +7,11 @@ from skssl.datasets import load_fashion_mnist
 
 
 def test_batch_has_all_four_rotations_of_each_image():
-    x = torch.arange(2 * 9, dtype=torch.float32).reshape(2, 1, 3, 3)
-    inputs, targets = RotationPretrainer()._make_batch(x, torch.Generator())
+    X = np.arange(4 * 9, dtype=np.float32).reshape(4, 3, 3)
+    est = RotationPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1, device="cpu")
+    est.fit(X)
+    x = (torch.from_numpy(X[:2, None]) - float(est.channel_mean_[0])) / float(est.channel_std_[0])
+    inputs, targets = est.pretext_batch(X[:2])
     assert inputs.shape == (8, 1, 3, 3)
     assert targets.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
     torch.testing.assert_close(inputs[2], torch.rot90(x[0], 1, dims=(1, 2)))

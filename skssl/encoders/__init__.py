@@ -3,9 +3,11 @@
 Every encoder is an :class:`torch.nn.Module` mapping a batch ``(B, C, H, W)`` to
 features ``(B, num_features)`` and exposing the integer attribute ``num_features``.
 Encoders are made by name through :func:`make_encoder`; :func:`register_encoder`
-adds a name.
+adds a name; :func:`build_encoder` builds what a pretrainer's ``encoder`` parameter
+says (a name, a module or a factory) and checks it on a dry batch.
 """
 
+from ._build import build_encoder, check_encoder_takes, dry_run_features
 from ._registry import available_encoders, make_encoder, register_encoder
 from .cnn import SmallCNN
 from .resnet import ResNet18Encoder
@@ -17,6 +19,9 @@ __all__ = [
     "TransformerBlock",
     "VisionTransformer",
     "available_encoders",
+    "build_encoder",
+    "check_encoder_takes",
+    "dry_run_features",
     "make_encoder",
     "register_encoder",
 ]

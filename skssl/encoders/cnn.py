@@ -83,6 +83,7 @@ def cnn(in_channels, image_size, channels=(32, 64, 128)):
     Returns
     -------
     encoder : SmallCNN
+        In train mode, with ``num_features`` the last stage's width.
 
     Examples
     --------

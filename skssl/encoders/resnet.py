@@ -90,6 +90,7 @@ def resnet18(in_channels, image_size, small_input=None):
     Returns
     -------
     encoder : ResNet18Encoder
+        In train mode, with ``num_features=512``.
 
     Examples
     --------

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..ops.masking import patchify, unpatchify
 from ._registry import register_encoder
 
 _PATCH_SIZES = (16, 8, 4, 2, 1)
@@ -266,7 +267,7 @@ class VisionTransformer(nn.Module):
         -------
         patches : torch.Tensor of shape (B, num_patches, patch_size**2 * C)
             Patches in row-major order; each patch is flattened as
-            ``(row, column, channel)``, as in MAE.
+            ``(row, column, channel)``, as in MAE (:func:`skssl.ops.patchify`).
 
         Examples
         --------
@@ -278,10 +279,7 @@ class VisionTransformer(nn.Module):
         [2.0, 3.0, 6.0, 7.0]
         """
         self._check_size(x)
-        batch, channels = x.shape[:2]
-        (rows, cols), p = self.grid_size, self.patch_size
-        x = x.reshape(batch, channels, rows, p, cols, p).permute(0, 2, 4, 3, 5, 1)
-        return x.reshape(batch, rows * cols, p * p * channels)
+        return patchify(x, self.patch_size)
 
     def unpatchify(self, patches):
         """Reassemble images from patches; the inverse of :meth:`patchify`.
@@ -303,10 +301,8 @@ class VisionTransformer(nn.Module):
         >>> torch.equal(vit.unpatchify(vit.patchify(x)), x)
         True
         """
-        batch = patches.shape[0]
-        (rows, cols), p = self.grid_size, self.patch_size
-        x = patches.reshape(batch, rows, cols, p, p, -1).permute(0, 5, 1, 3, 2, 4)
-        return x.reshape(batch, -1, rows * p, cols * p)
+        channels = patches.shape[-1] // self.patch_size**2
+        return unpatchify(patches, self.patch_size, self.image_size, channels)
 
     def forward_tokens(self, x, keep=None):
         """Encode the patches (all, or the ones in ``keep``) into tokens.
@@ -365,25 +361,14 @@ class VisionTransformer(nn.Module):
 
 
 @register_encoder("vit_tiny")
-def vit_tiny(
-    in_channels,
-    image_size,
-    patch_size=None,
-    embed_dim=192,
-    depth=12,
-    num_heads=3,
-    mlp_ratio=4.0,
-    pos_embed="sincos",
-    pool="mean",
-):
+def vit_tiny(in_channels, image_size, patch_size=None, embed_dim=192, depth=12, num_heads=3,
+             mlp_ratio=4.0, pos_embed="sincos", pool="mean"):
     """Build a ViT-Tiny :class:`VisionTransformer` (192 wide, 12 blocks, 3 heads).
 
     Parameters
     ----------
-    in_channels : int
-        Number of input channels.
-    image_size : tuple of (int, int)
-        Input height and width.
+    in_channels, image_size : int, tuple of (int, int)
+        Channels, height and width of the input images.
     patch_size, embed_dim, depth, num_heads, mlp_ratio, pos_embed, pool
         See :class:`VisionTransformer`; the defaults are ViT-Tiny's (Touvron et
         al., 2021), with the patch size chosen from the image size.
@@ -391,6 +376,7 @@ def vit_tiny(
     Returns
     -------
     encoder : VisionTransformer
+        In train mode, with ``num_features=embed_dim``.
 
     Examples
     --------
@@ -404,32 +390,12 @@ def vit_tiny(
 
 
 @register_encoder("vit_small")
-def vit_small(
-    in_channels,
-    image_size,
-    patch_size=None,
-    embed_dim=384,
-    depth=12,
-    num_heads=6,
-    mlp_ratio=4.0,
-    pos_embed="sincos",
-    pool="mean",
-):
+def vit_small(in_channels, image_size, patch_size=None, embed_dim=384, depth=12, num_heads=6,
+              mlp_ratio=4.0, pos_embed="sincos", pool="mean"):
     """Build a ViT-Small :class:`VisionTransformer` (384 wide, 12 blocks, 6 heads).
 
-    Parameters
-    ----------
-    in_channels : int
-        Number of input channels.
-    image_size : tuple of (int, int)
-        Input height and width.
-    patch_size, embed_dim, depth, num_heads, mlp_ratio, pos_embed, pool
-        See :class:`VisionTransformer`; the defaults are ViT-Small's (Touvron et
-        al., 2021), with the patch size chosen from the image size.
-
-    Returns
-    -------
-    encoder : VisionTransformer
+    The parameters are :func:`vit_tiny`'s, with ViT-Small's defaults (Touvron et
+    al., 2021); the patch size is chosen from the image size.
 
     Examples
     --------

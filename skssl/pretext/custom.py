@@ -2,21 +2,15 @@
 
 from numbers import Integral
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from ..base import BasePretrainer, mlp_head
+from ..base import BasePretrainer
+from ..heads import mlp_head
 
 _LOSSES = {"cross_entropy", "mse", "bce"}
-
-# Images shown to the task before training, to size the head and check its outputs.
-_PROBE_IMAGES = 8
-
-# `n_tiles` of the probe call: the layout is not known yet.
-_ANY_LAYOUT = object()
 
 
 def _describe(value):
@@ -50,17 +44,17 @@ class PretextPretrainer(BasePretrainer):
 
     The head is ``Linear(num_features, n_outputs)`` on the encoder's pooled
     features (``T * num_features`` for tiles), or with ``hidden_size`` the MLP
-    :func:`~skssl.base.mlp_head` (``Linear-BatchNorm-ReLU-Linear``) that the classic
+    :func:`~skssl.heads.mlp_head` (``Linear-BatchNorm-ReLU-Linear``) that the classic
     methods use (``hidden_size=256`` gives :class:`RotationPretrainer`'s head).
     Everything else (the training loop, seeding, devices, batching, persistence,
     :meth:`transform`) comes from :class:`~skssl.base.BasePretrainer`, and
     :meth:`transform` returns the encoder's features of whole images.
 
-    Before training, the task is called once on the first few training images to size
-    the head; the outputs of that call and of the first batch of every
-    :meth:`fit` or :meth:`partial_fit` are checked, so that a task returning the
-    wrong types, shapes or values fails with a message saying what was expected
-    instead of an error deep inside torch. The task's randomness should come from
+    Before training, the task is called once on a probe batch of random images of the
+    training shape to size the head, and what it returns for every batch is checked
+    (types, shapes, and values: class indices in range, finite inputs), so that a
+    task returning the wrong types, shapes or values fails with a message saying what
+    was expected instead of an error deep inside torch. The task's randomness should come from
     ``generator`` alone, so that the same ``random_state`` gives the same features.
     To pickle the estimator, define ``task`` (and a callable ``loss``) at module
     level: lambdas and nested functions do not pickle.
@@ -72,65 +66,19 @@ class PretextPretrainer(BasePretrainer):
     n_outputs : int
         Size of the head's output: the number of classes for cross-entropy, of values
         for ``"mse"``, of binary labels for ``"bce"``.
+    %(common_parameters)s
     loss : {"cross_entropy", "mse", "bce"} or callable, default="cross_entropy"
         The pretext loss, or ``loss(outputs, targets)`` returning a scalar tensor.
     hidden_size : int, default=None
         Width of the hidden layer of an MLP head (``Linear-BatchNorm-ReLU-Linear``);
         ``None`` makes the head linear. A nonlinear head keeps the last,
         task-specific layer off the encoder, which often transfers better.
-    encoder : str, torch.nn.Module or callable, default="cnn"
-        A name from :func:`skssl.encoders.available_encoders`, a module (deep-copied at
-        fit, never trained in place) or a factory returning a module.
-    encoder_kwargs : dict, default=None
-        Keyword arguments of a named encoder or a factory.
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(H, W, C)`` of flattened input; ``None`` infers a square shape.
-    max_epochs : int, default=10
-        Passes over the data in :meth:`fit`.
-    max_time : float, default=None
-        Time budget of :meth:`fit` in seconds.
-    batch_size : int, default=256
-        Images per batch given to ``task``.
-    learning_rate : float, default=1e-3
-    lr_schedule : {"constant", "cosine"}, default="constant"
-        ``"cosine"`` decays the learning rate towards 0 over each fit call (or over
-        ``max_time``, when that budget ends first).
-    weight_decay : float, default=1e-4
-    optimizer : {"adamw", "adam", "sgd"}, default="adamw"
-    device : str, default="auto"
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and the generator given to ``task``.
-    verbose : int, default=0
-        Show a progress bar per epoch.
-    warm_start : bool, default=False
-        Whether :meth:`fit` continues from the previous fit.
-    channels_last : bool, default=True
-        Run the encoder on ``channels_last`` (NHWC) tensors, about 1.5x faster
-        for convolutions on a CPU; False for an encoder that calls ``.view`` on
-        its activations.
 
     Attributes
     ----------
-    encoder_ : torch.nn.Module
-        The trained encoder.
     head_ : torch.nn.Module
         The pretext head.
-    loss_curve_ : list of float
-        Mean training loss of each epoch.
-    history_ : list of dict
-        Per epoch: ``loss``, ``seconds``, ``images_per_s``, ``inputs_per_s`` and
-        ``pretext_accuracy`` (for integer cross-entropy targets, else None).
-    n_iter_ : int
-        Epochs trained.
-    n_features_in_ : int
-        ``H * W * C``.
-    image_shape_ : tuple of (int, int, int)
-        ``(H, W, C)`` seen at fit.
-    channel_mean_, channel_std_ : ndarray of shape (C,)
-        Per-channel normalisation learnt at fit.
-    device_ : str
-        Device used by the last fit.
+    %(common_attributes)s
 
     See Also
     --------
@@ -165,89 +113,27 @@ class PretextPretrainer(BasePretrainer):
         "hidden_size": [Interval(Integral, 1, None, closed="left"), None],
     }
 
+    _attribute_notes = {
+        "history_": "``pretext_accuracy`` is defined for integer cross-entropy targets.",
+    }
+
     def __init__(
-        self,
-        task,
-        n_outputs,
-        *,
-        loss="cross_entropy",
-        hidden_size=None,
-        encoder="cnn",
-        encoder_kwargs=None,
-        image_shape=None,
-        max_epochs=10,
-        max_time=None,
-        batch_size=256,
-        learning_rate=1e-3,
-        lr_schedule="constant",
-        weight_decay=1e-4,
-        optimizer="adamw",
-        device="auto",
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-        channels_last=True,
+        self, task, n_outputs, *, encoder="cnn", encoder_kwargs=None, image_shape=None,
+        max_epochs=10, max_time=None, batch_size=256, learning_rate=1e-3,
+        lr_schedule="constant", weight_decay=1e-4, optimizer="adamw", device="auto",
+        random_state=None, verbose=0, warm_start=False, channels_last=True,
+        loss="cross_entropy", hidden_size=None,
     ):
-        super().__init__(
-            encoder=encoder,
-            encoder_kwargs=encoder_kwargs,
-            image_shape=image_shape,
-            max_epochs=max_epochs,
-            max_time=max_time,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            lr_schedule=lr_schedule,
-            weight_decay=weight_decay,
-            optimizer=optimizer,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-            warm_start=warm_start,
-            channels_last=channels_last,
-        )
-        self.task = task
-        self.n_outputs = n_outputs
-        self.loss = loss
-        self.hidden_size = hidden_size
+        self._set_params(locals())
 
     # ------------------------------------------------------------------ method hooks
-    def _initialize(self, data):
-        # `_build_head` runs the task on real images to learn the number of tiles.
-        self._probe_data = data
-        try:
-            super()._initialize(data)
-        finally:
-            del self._probe_data
-
-    def _build_head(self, n_features):
-        self._n_tiles = self._probe_task()
-        n_in = n_features * (self._n_tiles or 1)
+    def _build_head(self, n_inputs):
         if self.hidden_size is None:
-            return nn.Linear(n_in, self.n_outputs)
-        return mlp_head(n_in, self.n_outputs, self.hidden_size)
-
-    def _probe_task(self):
-        """Run the task on the first training images; return its tiles per sample or None."""
-        data = self._probe_data
-        rows = np.arange(min(data.n_samples, _PROBE_IMAGES))
-        x = self._load(data, rows, "cpu")
-        # The head is built inside the base class's seeded RNG fork: the probe must not
-        # move the global RNG, whatever the task draws from it.
-        with torch.random.fork_rng(devices=[]):
-            result = self.task(x, torch.Generator().manual_seed(0))
-        inputs, _ = self._check_task_output(result, x, n_tiles=_ANY_LAYOUT, check_values=True)
-        return int(inputs.shape[1]) if inputs.ndim == 5 else None
-
-    def _train(self, data, n_epochs):
-        self._check_next_batch = True
-        super()._train(data, n_epochs)
+            return nn.Linear(n_inputs, self.n_outputs)
+        return mlp_head(n_inputs, self.n_outputs, self.hidden_size)
 
     def _make_batch(self, x, generator):
-        # Shapes and types are checked on every batch (free); values, which cost a
-        # device synchronisation, on the first batch of each fit.
-        check_values = getattr(self, "_check_next_batch", False)
-        self._check_next_batch = False
-        return self._check_task_output(self.task(x, generator), x, self._n_tiles, check_values)
+        return self._check_task_output(self.task(x, generator), x)
 
     def _loss(self, outputs, targets):
         if self.loss == "cross_entropy":
@@ -266,8 +152,12 @@ class PretextPretrainer(BasePretrainer):
         return value
 
     # ------------------------------------------------------------------ checks
-    def _check_task_output(self, result, x, n_tiles, check_values):
-        """Check what the task returned for batch ``x``; return ``(inputs, targets)``."""
+    def _check_task_output(self, result, x):
+        """Check what the task returned for batch ``x``; return ``(inputs, targets)``.
+
+        Values are checked on every batch: the check costs far less than the step, and
+        a task whose labels go out of range after the first batch fails clearly too.
+        """
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             got = (
                 f"a {len(result)}-tuple" if isinstance(result, (tuple, list)) else _describe(result)
@@ -293,22 +183,23 @@ class PretextPretrainer(BasePretrainer):
                 f"The task's inputs are on {inputs.device} but the batch is on {x.device}; "
                 "make new tensors on x.device."
             )
-        tiles = int(inputs.shape[1]) if inputs.ndim == 5 else None
-        if n_tiles is not _ANY_LAYOUT and tiles != n_tiles:
-            expected = "(N, C, h, w) images" if n_tiles is None else f"{n_tiles} tiles"
+        # The head was sized on the probe batch (`_head_inputs` is None during the probe).
+        tiles = int(inputs.shape[1]) if inputs.ndim == 5 else 1
+        expected = self._head_inputs
+        if expected is not None and tiles * self.encoder_.num_features != expected:
             raise ValueError(
-                f"The task returned inputs of shape {tuple(inputs.shape)}, but its first "
-                f"batch had {expected}; the head is sized for that, so every batch must keep "
-                "the same layout."
+                f"The task returned inputs of shape {tuple(inputs.shape)}, but the head was "
+                f"sized for {expected // self.encoder_.num_features} tile(s) per sample on "
+                "the probe batch; every batch must keep the same layout."
             )
         n = inputs.shape[0]
-        if check_values and not bool(torch.isfinite(inputs).all()):
+        if not bool(torch.isfinite(inputs).all()):
             raise ValueError("The task's inputs contain NaN or infinity.")
         if isinstance(self.loss, str):
-            self._check_targets(targets, n, check_values)
+            self._check_targets(targets, n)
         return inputs, targets
 
-    def _check_targets(self, targets, n, check_values):
+    def _check_targets(self, targets, n):
         K = self.n_outputs
         if not isinstance(targets, torch.Tensor):
             raise TypeError(
@@ -325,14 +216,14 @@ class PretextPretrainer(BasePretrainer):
         if self.loss == "cross_entropy":
             hard = not targets.is_floating_point() and targets.dtype != torch.bool
             if hard and targets.ndim == 1:
-                if check_values and n and not (0 <= targets.min() and targets.max() < K):
+                if n and not (0 <= targets.min() and targets.max() < K):
                     raise ValueError(
                         f"loss='cross_entropy' needs class targets in [0, n_outputs={K}); the "
                         f"task returned targets in [{int(targets.min())}, {int(targets.max())}]."
                     )
                 return
             if targets.is_floating_point() and targets.shape == (n, K):
-                if check_values and n and not bool((targets >= 0).all()):
+                if n and not bool((targets >= 0).all()):
                     raise ValueError(
                         "loss='cross_entropy' with float targets needs class probabilities "
                         "(non-negative); the task returned negative values."
@@ -348,7 +239,7 @@ class PretextPretrainer(BasePretrainer):
                 f"loss={self.loss!r} compares targets with the head's ({n}, n_outputs={K}) "
                 f"outputs; the task returned targets of shape {tuple(targets.shape)}."
             )
-        if check_values and n:
+        if n:
             finite = bool(torch.isfinite(targets.float()).all())
             if self.loss == "bce" and not (finite and 0 <= targets.min() and targets.max() <= 1):
                 raise ValueError(

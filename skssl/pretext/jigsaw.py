@@ -5,8 +5,9 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval
 
-from ..base import BasePretrainer, mlp_head
-from ._patches import (
+from ..base import BasePretrainer
+from ..heads import mlp_head
+from ..ops import (
     channel_jitter,
     default_channel_shift,
     extract_jigsaw_tiles,
@@ -31,7 +32,7 @@ class JigsawPretrainer(BasePretrainer):
 
     As in the paper, the permutation set is fixed at fit: the permutations that
     are furthest apart in Hamming distance (greedy, from
-    :func:`~skssl.pretext._patches.hamming_permutations`), stored in
+    :func:`~skssl.ops.hamming_permutations`), stored in
     ``permutations_``; each image draws one uniformly. Every tile is normalised on
     its own (mean 0, standard deviation 1 per channel) so that tiles cannot be
     matched by brightness or contrast. The network is the paper's context-free
@@ -39,14 +40,14 @@ class JigsawPretrainer(BasePretrainer):
     batch go through it as one batch), the ``grid * grid`` feature vectors are
     concatenated in the shuffled order, and a one-hidden-layer MLP classifies the
     permutation: the paper's fc7-fc8 (4096 hidden units on AlexNet features) as
-    :func:`~skssl.base.mlp_head`, ``Linear(grid * grid * n_features, 256) -
+    :func:`~skssl.heads.mlp_head`, ``Linear(grid * grid * n_features, 256) -
     BatchNorm - ReLU - Linear(256, n_permutations)``; batch norm makes short fits
     converge much faster.
 
     **A batch.** For ``B`` images of ``H x W`` pixels and ``C`` channels the region
     is ``grid * cell`` pixels with ``cell = min(H, W) // grid``, and tiles have
     ``t = cell * 64 // 75`` pixels (the paper's 64 px tiles in 75 px cells; see
-    :func:`~skssl.pretext._patches.jigsaw_geometry`). The encoder's inputs have
+    :func:`~skssl.ops.jigsaw_geometry`). The encoder's inputs have
     shape ``(B, grid * grid, C, t, t)`` (28 px Fashion-MNIST: ``(B, 9, 1, 7, 7)``,
     tiles jittered by up to 2 px in 9 px cells) and the targets shape ``(B,)``,
     the index of the permutation in ``permutations_``, where
@@ -71,38 +72,7 @@ class JigsawPretrainer(BasePretrainer):
 
     Parameters
     ----------
-    encoder : str, torch.nn.Module or callable, default="cnn"
-        A name from :func:`skssl.encoders.available_encoders`, a module (deep-copied at
-        fit, never trained in place) or a factory returning a module. It must take
-        tiles and whole images: ``"cnn"`` or ``"resnet18"``.
-    encoder_kwargs : dict, default=None
-        Keyword arguments of a named encoder or a factory.
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(H, W, C)`` of flattened input; ``None`` infers a square shape.
-    max_epochs : int, default=10
-        Passes over the data in :meth:`fit`.
-    max_time : float, default=None
-        Time budget of :meth:`fit` in seconds.
-    batch_size : int, default=256
-        Images per batch (each gives ``grid * grid`` encoder inputs).
-    learning_rate : float, default=1e-3
-    lr_schedule : {"constant", "cosine"}, default="constant"
-        ``"cosine"`` decays the learning rate towards 0 over each fit call (or over
-        ``max_time``, when that budget ends first).
-    weight_decay : float, default=1e-4
-    optimizer : {"adamw", "adam", "sgd"}, default="adamw"
-    device : str, default="auto"
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the permutation set, the weights, the shuffling and the puzzles.
-    verbose : int, default=0
-        Show a progress bar per epoch.
-    warm_start : bool, default=False
-        Whether :meth:`fit` continues from the previous fit (and its permutations).
-    channels_last : bool, default=True
-        Run the encoder on ``channels_last`` (NHWC) tensors, about 1.5x faster
-        for convolutions on a CPU; False for an encoder that calls ``.view`` on
-        its activations.
+    %(common_parameters)s
     grid : int, default=3
         Cells per side of the puzzle (2 or 3), so ``grid * grid`` tiles.
     n_permutations : int, default=100
@@ -120,25 +90,9 @@ class JigsawPretrainer(BasePretrainer):
     ----------
     permutations_ : ndarray of shape (n_permutations, grid * grid), dtype int64
         The permutation set; row ``k`` is jigsaw class ``k``.
-    encoder_ : torch.nn.Module
-        The trained encoder.
     head_ : torch.nn.Sequential
         The MLP that classifies the permutation.
-    loss_curve_ : list of float
-        Mean training loss of each epoch.
-    history_ : list of dict
-        Per epoch: ``loss``, ``seconds``, ``images_per_s``, ``inputs_per_s`` (tiles)
-        and ``pretext_accuracy`` (chance is ``1 / n_permutations``).
-    n_iter_ : int
-        Epochs trained.
-    n_features_in_ : int
-        ``H * W * C``.
-    image_shape_ : tuple of (int, int, int)
-        ``(H, W, C)`` seen at fit.
-    channel_mean_, channel_std_ : ndarray of shape (C,)
-        Per-channel normalisation learnt at fit.
-    device_ : str
-        Device used by the last fit.
+    %(common_attributes)s
 
     See Also
     --------
@@ -147,7 +101,6 @@ class JigsawPretrainer(BasePretrainer):
 
     Examples
     --------
-    >>> import torch
     >>> from skssl import JigsawPretrainer
     >>> from skssl.datasets import load_fashion_mnist
     >>> X, _ = load_fashion_mnist(subset="test", return_X_y=True)
@@ -160,11 +113,10 @@ class JigsawPretrainer(BasePretrainer):
     >>> jig.history_[-1]["pretext_accuracy"] > 0.5  # chance is 0.1
     True
 
-    The pretext batch the training loop makes from 4 images (normalised, as
-    ``(B, C, H, W)``): 9 tiles of 7x7 pixels per image, and the permutation index.
+    The pretext batch the training loop makes from 4 images: 9 tiles of 7x7 pixels
+    per image, and the permutation index.
 
-    >>> x = torch.randn(4, 1, 28, 28)
-    >>> tiles, target = jig._make_batch(x, torch.Generator().manual_seed(0))
+    >>> tiles, target = jig.pretext_batch(X[:4])
     >>> tiles.shape, target.shape
     (torch.Size([4, 9, 1, 7, 7]), torch.Size([4]))
     """
@@ -177,50 +129,21 @@ class JigsawPretrainer(BasePretrainer):
         "channel_shift": [Interval(Integral, 0, None, closed="left"), None],
     }
 
+    _parameter_notes = {
+        "batch_size": "Each image gives ``grid * grid`` encoder inputs, its tiles.",
+    }
+    _attribute_notes = {
+        "history_": "Chance ``pretext_accuracy`` is ``1 / n_permutations``.",
+    }
+
     def __init__(
-        self,
-        *,
-        encoder="cnn",
-        encoder_kwargs=None,
-        image_shape=None,
-        max_epochs=10,
-        max_time=None,
-        batch_size=256,
-        learning_rate=1e-3,
-        lr_schedule="constant",
-        weight_decay=1e-4,
-        optimizer="adamw",
-        device="auto",
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-        channels_last=True,
-        grid=3,
-        n_permutations=100,
-        grayscale_p=0.3,
-        channel_shift=None,
+        self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
+        max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
+        weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
+        warm_start=False, channels_last=True,
+        grid=3, n_permutations=100, grayscale_p=0.3, channel_shift=None,
     ):
-        super().__init__(
-            encoder=encoder,
-            encoder_kwargs=encoder_kwargs,
-            image_shape=image_shape,
-            max_epochs=max_epochs,
-            max_time=max_time,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            lr_schedule=lr_schedule,
-            weight_decay=weight_decay,
-            optimizer=optimizer,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-            warm_start=warm_start,
-            channels_last=channels_last,
-        )
-        self.grid = grid
-        self.n_permutations = n_permutations
-        self.grayscale_p = grayscale_p
-        self.channel_shift = channel_shift
+        self._set_params(locals())
 
     def _check_image_shape(self, image_shape):
         try:
@@ -234,18 +157,17 @@ class JigsawPretrainer(BasePretrainer):
                 f"{self.grid**2} tiles (grid={self.grid})."
             )
 
-    def _initialize(self, data):
-        super()._initialize(data)
+    def _fit_method_state(self, data, random_state):
         self.permutations_ = hamming_permutations(
-            self.n_permutations, self.grid**2, random_state=self._rng
+            self.n_permutations, self.grid**2, random_state=random_state
         )
 
     def _encoder_input_size(self, image_size):
         tile = jigsaw_geometry(image_size, self.grid).tile_size
         return (tile, tile)
 
-    def _build_head(self, n_features):
-        return mlp_head(self.grid**2 * n_features, self.n_permutations)
+    def _build_head(self, n_inputs):
+        return mlp_head(n_inputs, self.n_permutations)
 
     def _make_batch(self, x, generator):
         geometry = jigsaw_geometry(x.shape[-2:], self.grid)
@@ -257,5 +179,5 @@ class JigsawPretrainer(BasePretrainer):
         tiles = normalize_patches(channel_jitter(tiles, shift, generator=generator))
         return shuffle_tiles(tiles, self.permutations_, generator=generator)
 
-    def _features(self, x):
+    def _embed(self, x):
         return self.encoder_(normalize_patches(x))

@@ -3,13 +3,12 @@
 from numbers import Integral, Real
 
 import torch
-import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval
 
 from ..augment import simclr_augment
 from ..base import BasePretrainer
 from ..heads import SimCLRProjectionHead
-from ..losses import NTXentLoss
+from ..losses import NTXentLoss, positive_pair_accuracy
 
 
 class SimCLRPretrainer(BasePretrainer):
@@ -42,37 +41,7 @@ class SimCLRPretrainer(BasePretrainer):
 
     Parameters
     ----------
-    encoder : str, torch.nn.Module or callable, default="cnn"
-        A name from :func:`skssl.encoders.available_encoders`, a module (deep-copied at
-        fit, never trained in place) or a factory returning a module.
-    encoder_kwargs : dict, default=None
-        Keyword arguments of a named encoder or a factory.
-    image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(H, W, C)`` of flattened input; ``None`` infers a square shape.
-    max_epochs : int, default=10
-        Passes over the data in :meth:`fit`.
-    max_time : float, default=None
-        Time budget of :meth:`fit` in seconds.
-    batch_size : int, default=256
-        Images per batch (each gives 2 views; more images mean more negatives).
-    learning_rate : float, default=1e-3
-    lr_schedule : {"constant", "cosine"}, default="constant"
-        ``"cosine"`` decays the learning rate towards 0 over each fit call (or over
-        ``max_time``, when that budget ends first), as in the paper.
-    weight_decay : float, default=1e-4
-    optimizer : {"adamw", "adam", "sgd"}, default="adamw"
-    device : str, default="auto"
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weights, the data order and the augmentations.
-    verbose : int, default=0
-        Show a progress bar per epoch.
-    warm_start : bool, default=False
-        Whether :meth:`fit` continues from the previous fit.
-    channels_last : bool, default=True
-        Run the encoder on ``channels_last`` (NHWC) tensors, about 1.5x faster
-        for convolutions on a CPU; False for an encoder that calls ``.view`` on
-        its activations.
+    %(common_parameters)s
     projection_dim : int, default=128
         Size of the projection the loss compares (128 in the paper).
     hidden_dim : int, default=512
@@ -102,26 +71,9 @@ class SimCLRPretrainer(BasePretrainer):
 
     Attributes
     ----------
-    encoder_ : torch.nn.Module
-        The trained encoder.
     head_ : SimCLRProjectionHead
         The projection head (not used by :meth:`transform`).
-    loss_curve_ : list of float
-        Mean training loss of each epoch.
-    history_ : list of dict
-        Per epoch: ``loss``, ``seconds``, ``images_per_s``, ``inputs_per_s`` (views,
-        twice the images) and ``pretext_accuracy``: how often a view's nearest
-        projection (cosine) among the ``2B - 1`` others of its batch is its positive.
-    n_iter_ : int
-        Epochs trained.
-    n_features_in_ : int
-        ``H * W * C``.
-    image_shape_ : tuple of (int, int, int)
-        ``(H, W, C)`` seen at fit.
-    channel_mean_, channel_std_ : ndarray of shape (C,)
-        Per-channel normalisation learnt at fit, applied after augmentation.
-    device_ : str
-        Device used by the last fit.
+    %(common_attributes)s
 
     See Also
     --------
@@ -156,58 +108,28 @@ class SimCLRPretrainer(BasePretrainer):
 
     _make_batch_takes_raw = True
 
+    _parameter_notes = {
+        "batch_size": "Each image gives 2 views; more images mean more negatives.",
+        "lr_schedule": "The paper decays with a cosine.",
+    }
+    _attribute_notes = {
+        "history_": (
+            "``inputs_per_s`` counts views (twice the images); ``pretext_accuracy``\n"
+            "is how often a view's nearest projection (cosine) among the ``2B - 1``\n"
+            "others of its batch is its positive."
+        ),
+        "channel_mean_, channel_std_": "They are applied after augmentation.",
+    }
+
     def __init__(
-        self,
-        *,
-        encoder="cnn",
-        encoder_kwargs=None,
-        image_shape=None,
-        max_epochs=10,
-        max_time=None,
-        batch_size=256,
-        learning_rate=1e-3,
-        lr_schedule="constant",
-        weight_decay=1e-4,
-        optimizer="adamw",
-        device="auto",
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-        channels_last=True,
-        projection_dim=128,
-        hidden_dim=512,
-        temperature=0.5,
-        crop_scale=(0.08, 1.0),
-        jitter_strength=0.5,
-        grayscale_p=0.2,
-        blur=False,
-        view_size=None,
+        self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
+        max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
+        weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
+        warm_start=False, channels_last=True,
+        projection_dim=128, hidden_dim=512, temperature=0.5, crop_scale=(0.08, 1.0),
+        jitter_strength=0.5, grayscale_p=0.2, blur=False, view_size=None,
     ):
-        super().__init__(
-            encoder=encoder,
-            encoder_kwargs=encoder_kwargs,
-            image_shape=image_shape,
-            max_epochs=max_epochs,
-            max_time=max_time,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            lr_schedule=lr_schedule,
-            weight_decay=weight_decay,
-            optimizer=optimizer,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-            warm_start=warm_start,
-            channels_last=channels_last,
-        )
-        self.projection_dim = projection_dim
-        self.hidden_dim = hidden_dim
-        self.temperature = temperature
-        self.crop_scale = crop_scale
-        self.jitter_strength = jitter_strength
-        self.grayscale_p = grayscale_p
-        self.blur = blur
-        self.view_size = view_size
+        self._set_params(locals())
 
     def _augmentation(self, image_shape):
         """The augmentation of ``(H, W, C)`` images, built from the current parameters."""
@@ -261,8 +183,8 @@ class SimCLRPretrainer(BasePretrainer):
     def _encoder_input_size(self, image_size):
         return self._view_size(image_size)
 
-    def _build_head(self, n_features):
-        return SimCLRProjectionHead(n_features, self.hidden_dim, self.projection_dim)
+    def _build_head(self, n_inputs):
+        return SimCLRProjectionHead(n_inputs, self.hidden_dim, self.projection_dim)
 
     def _make_batch(self, x, generator):
         B, C, H, W = x.shape
@@ -280,8 +202,5 @@ class SimCLRPretrainer(BasePretrainer):
         return NTXentLoss(self.temperature)(z_a, z_b)
 
     def _count_correct(self, outputs, targets):
-        z = F.normalize(outputs.float(), dim=1)
-        similarity = (z @ z.T).fill_diagonal_(-torch.inf)
-        n = len(z)
-        positive = torch.arange(n, device=z.device).roll(n // 2)
-        return int((similarity.argmax(1) == positive).sum()), n
+        z_a, z_b = outputs.chunk(2)
+        return round(positive_pair_accuracy(z_a, z_b) * len(outputs)), len(outputs)

@@ -1,4 +1,4 @@
-"""Tests for the Jigsaw and Context patch helpers."""
+"""The tensor operations of skssl.ops: patches, jigsaw, context and rotation."""
 
 import math
 
@@ -6,18 +6,21 @@ import numpy as np
 import pytest
 import torch
 
-from skssl.pretext._patches import (
+from skssl.ops import (
     CONTEXT_OFFSETS,
     ContextGeometry,
     JigsawGeometry,
+    center_crop_square,
     channel_jitter,
     context_geometry,
+    default_channel_shift,
     extract_context_pairs,
     extract_jigsaw_tiles,
     hamming_permutations,
     jigsaw_geometry,
     normalize_patches,
     random_grayscale,
+    rotations,
     shuffle_tiles,
 )
 
@@ -177,8 +180,14 @@ def test_random_grayscale():
     assert 0.25 < turned < 0.35
     mono = x[:, :1]
     assert random_grayscale(mono, 1.0, generator=_gen()) is mono
-    with pytest.raises(ValueError, match="p must be in"):
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\]"):
         random_grayscale(x, 1.5, generator=_gen())
+
+
+def test_default_channel_shift_scales_the_papers_2_px_on_64_px_tiles():
+    assert [default_channel_shift(p) for p in (1, 7, 47, 48, 64, 80, 96)] == [1, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(ValueError, match="patch_size must be >= 1"):
+        default_channel_shift(0)
 
 
 def test_channel_jitter_shifts_each_channel():
@@ -210,6 +219,31 @@ def test_context_geometry_defaults():
         assert geometry.span <= size and geometry.gap >= 2 * geometry.jitter
     with pytest.raises(ValueError, match="at least 15x15 pixels"):
         context_geometry((14, 100))
+
+
+@pytest.mark.parametrize(
+    "params, size, expected",
+    [
+        ({}, 28, (7, 2, 1)),
+        ({"patch_size": 5}, 28, (5, 2, 1)),
+        ({"gap": 4}, 28, (6, 4, 1)),
+        ({"jitter": 0, "gap": 0}, 28, (9, 0, 0)),
+        ({"jitter": 0}, 28, (8, 2, 0)),
+        ({"jitter": 3}, 40, (7, 6, 3)),
+    ],
+)
+def test_context_geometry_keeps_given_values_and_fills_the_image(params, size, expected):
+    assert context_geometry(size, **params) == expected
+
+
+def test_context_geometry_rejects_layouts_that_do_not_fit():
+    with pytest.raises(ValueError, match="gap=2 must be at least 2 \\* jitter = 6"):
+        context_geometry(40, gap=2, jitter=3)
+    with pytest.raises(ValueError, match=r"^Mine \(9 px patches, a 2 px gap, 1 px jitter\) needs "
+                       r"images of at least 33x33 pixels, got 28x40\.$"):
+        context_geometry((28, 40), patch_size=9, method="Mine")
+    with pytest.raises(ValueError, match="patch_size must be >= 1"):
+        context_geometry(28, patch_size=0)
 
 
 def test_context_neighbour_lies_at_the_claimed_position():
@@ -248,3 +282,20 @@ def test_context_pairs_reject_bad_layouts():
         extract_context_pairs(torch.zeros(2, 1, 28, 28), 7, 1, 1, generator=_gen())
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         extract_context_pairs(torch.zeros(28, 28), 7, 2, 1, generator=_gen())
+
+
+def test_rotations_are_all_four_quarter_turns_of_each_image():
+    x = torch.arange(2 * 2 * 3 * 3, dtype=torch.float32).reshape(2, 2, 3, 3)
+    inputs, targets = rotations(x)
+    assert inputs.shape == (8, 2, 3, 3)
+    assert targets.dtype == torch.int64 and targets.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    for k in range(4):
+        for b in range(2):
+            assert torch.equal(inputs[2 * k + b], torch.rot90(x[b], k, dims=(1, 2)))
+
+
+def test_center_crop_square_keeps_the_centre():
+    x = torch.arange(5 * 8, dtype=torch.float32).reshape(1, 1, 5, 8)
+    assert torch.equal(center_crop_square(x), x[..., 1:6])
+    assert torch.equal(center_crop_square(x.transpose(-2, -1)), x.transpose(-2, -1)[..., 1:6, :])
+    assert center_crop_square(x[..., :5]).data_ptr() == x.data_ptr()
