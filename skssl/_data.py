@@ -11,6 +11,12 @@ Accepted layouts (``n`` images of height ``H``, width ``W`` and ``C`` channels):
 Numpy arrays, numpy memmaps and torch tensors are accepted. Nothing is copied
 whole: :meth:`ImageData.batch` converts one batch at a time to float32, so a
 memmap much larger than memory can be used.
+
+Scale: uint8 images are pixel values, divided by 255 onto [0, 1]. So are images of
+another integer dtype whose values all lie in 0..255 (an int64 DataFrame of pixels
+is the same image as its uint8 array); other values are used as they are. The scale
+is a fitted fact: :func:`check_scale` refuses data clearly on another scale than
+the data seen at fit.
 """
 
 import math
@@ -44,11 +50,18 @@ def _as_array(X):
         if hasattr(X, "__dataframe__") or hasattr(X, "iloc"):
             X = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
         else:
-            X = np.asarray(X)
+            try:
+                X = np.asarray(X)
+            except ValueError as exc:  # nested lists of different lengths
+                raise ValueError(
+                    f"X could not be read as an array of images ({exc}). Pass a numeric "
+                    "array of shape (n, H, W[, C]) or (n, H*W*C): all images must have the "
+                    "same shape."
+                ) from None
     if np.iscomplexobj(X):
         raise ValueError("Complex data not supported; pass real-valued images.")
     if X.dtype == object:
-        X = X.astype(np.float64)  # raises TypeError for non-numbers
+        X = _object_to_float(X)
     elif X.dtype.kind not in "biuf":
         raise TypeError(
             f"Images must be numeric (uint8, integer or float), got dtype {X.dtype}. "
@@ -57,11 +70,34 @@ def _as_array(X):
     return X
 
 
+def _object_to_float(X):
+    """An object array of numbers as float64, or an error naming what is wrong."""
+    hint = (
+        "Pass a numeric array of shape (n, H, W[, C]) or (n, H*W*C): all images must "
+        "have the same shape."
+    )
+    try:
+        return X.astype(np.float64)
+    except TypeError as exc:  # an entry that is not a number
+        raise TypeError(
+            f"X has dtype object with entries that are not numbers: {exc}. {hint}"
+        ) from None
+    except ValueError as exc:  # an entry that is a sequence: images of different shapes
+        raise ValueError(f"X has dtype object and could not be converted to numbers ({exc}). "
+                         f"{hint}") from None
+
+
 _TORCH_INTS = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+# Values beyond this overflow float32 to infinity in ImageData.batch.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _is_uint8(X):
     return X.dtype == (torch.uint8 if _is_tensor(X) else np.uint8)
+
+
+def _is_integer(X):
+    return X.dtype in _TORCH_INTS if _is_tensor(X) else X.dtype.kind in "iu"
 
 
 def _resolve_image_shape(d, image_shape):
@@ -106,6 +142,9 @@ class ImageData:
         The images, with ``n`` rows.
     image_shape : tuple of (int, int, int)
         ``(H, W, C)``.
+    unit_scale : bool, default=None
+        Whether integer values (other than uint8, always pixel values) are pixel
+        values to divide by 255; ``None`` decides from the values: all in 0..255.
 
     Attributes
     ----------
@@ -113,6 +152,15 @@ class ImageData:
     image_shape : tuple of (int, int, int)
     n_features : int
         ``H * W * C``.
+    unit_scale : bool
+        Whether :meth:`batch` divides the values by 255.
+    low, high : float
+        The smallest and largest value of ``X`` (0 and 255 for uint8 images).
+
+    Raises
+    ------
+    ValueError
+        NaN or infinity, or values that overflow float32.
 
     Examples
     --------
@@ -123,16 +171,25 @@ class ImageData:
     ((8, 8, 1), torch.Size([2, 1, 8, 8]))
     """
 
-    def __init__(self, X, image_shape):
+    def __init__(self, X, image_shape, unit_scale=None):
         self.X = X
         self.image_shape = image_shape
         self.n_samples = X.shape[0]
         self.n_features = math.prod(image_shape)
+        self.low, self.high = self._scan()
+        if _is_uint8(X):
+            self.unit_scale = True
+        elif _is_integer(X):
+            in_pixel_range = 0 <= self.low and self.high <= 255
+            self.unit_scale = in_pixel_range if unit_scale is None else unit_scale
+        else:
+            self.unit_scale = False
 
     def batch(self, indices, device):
         """Return images ``indices`` as a float32 tensor ``(b, C, H, W)`` on ``device``.
 
-        uint8 images are scaled to [0, 1]; other dtypes are converted as they are.
+        Pixel values (``unit_scale``) are divided by 255; other values are converted
+        as they are.
 
         Parameters
         ----------
@@ -150,10 +207,9 @@ class ImageData:
             t = self.X[indices].to(device, non_blocking=True)
         else:
             t = torch.from_numpy(np.array(self.X[indices], copy=True)).to(device)
-        if t.dtype == torch.uint8:
-            t = t.to(torch.float32).div_(255.0)
-        else:
-            t = t.to(torch.float32)
+        t = t.to(torch.float32)
+        if self.unit_scale:
+            t = t.div_(255.0)
         return t.reshape(-1, H, W, C).permute(0, 3, 1, 2).contiguous()
 
     def chunks(self):
@@ -183,24 +239,45 @@ class ImageData:
         return mean, np.maximum(std, 1e-6)
 
     def value_range(self):
-        """Smallest and largest value on the batch scale, in one streaming pass.
+        """Smallest and largest value on the batch scale.
 
         Returns
         -------
         low, high : float
-            For uint8 images, which need no pass, the bounds ``(0.0, 1.0)`` of their
-            scale.
+            For uint8 images, the bounds ``(0.0, 1.0)`` of their scale.
         """
-        if _is_uint8(self.X):
-            return 0.0, 1.0
+        if self.unit_scale:
+            return self.low / 255.0, self.high / 255.0
+        return self.low, self.high
+
+    def _scan(self):
+        """Check that every value is finite in float32; return the smallest and largest.
+
+        One streaming pass, skipped for uint8 images (finite, in 0..255). Values that
+        overflow float32 (1e39 in a float64 array) would become infinite in a batch.
+        """
+        X = self.X
+        if _is_uint8(X):
+            return 0.0, 255.0
+        floating = X.is_floating_point() if _is_tensor(X) else X.dtype.kind == "f"
+        isfinite = torch.isfinite if _is_tensor(X) else np.isfinite
         low, high = math.inf, -math.inf
         for rows in self.chunks():
-            x = self.X[rows]
+            x = X[rows]
+            if floating and not isfinite(x).all():
+                raise ValueError("Input X contains NaN or infinity; remove or impute them first.")
             low, high = min(low, float(x.min())), max(high, float(x.max()))
+        if max(-low, high) > _FLOAT32_MAX:
+            raise ValueError(
+                f"Input X has values in [{low:.3g}, {high:.3g}], beyond the range of float32 "
+                f"(+-{_FLOAT32_MAX:.3g}) in which skssl computes: they would become infinite. "
+                "Rescale X, e.g. to [0, 1]."
+            )
         return low, high
 
 
-def check_images(X, image_shape=None, *, expected=None, estimator_name="estimator"):
+def check_images(X, image_shape=None, *, expected=None, unit_scale=None,
+                 estimator_name="estimator"):
     """Validate image input and return an :class:`ImageData`.
 
     Parameters
@@ -213,6 +290,9 @@ def check_images(X, image_shape=None, *, expected=None, estimator_name="estimato
     expected : tuple of (int, int, int), default=None
         The ``(H, W, C)`` seen at fit: the input must match it. Flattened rows are
         then read with this shape.
+    unit_scale : bool, default=None
+        Whether integer values are pixel values (divided by 255), as at fit; ``None``
+        decides from the values. uint8 values are always pixel values.
     estimator_name : str
         Used in error messages.
 
@@ -223,8 +303,9 @@ def check_images(X, image_shape=None, *, expected=None, estimator_name="estimato
     Raises
     ------
     ValueError
-        Empty input, wrong number of dimensions, NaN or infinity, complex values, or
-        an image shape that differs from ``expected``.
+        Empty input, wrong number of dimensions, NaN or infinity (in float32),
+        complex values, ragged input, or an image shape that differs from
+        ``expected``.
     TypeError
         Non-numeric or sparse input.
 
@@ -291,20 +372,64 @@ def check_images(X, image_shape=None, *, expected=None, estimator_name="estimato
                 f"X has images of shape {shape}, but {estimator_name} was fitted on images "
                 f"of shape {tuple(expected)}."
             )
-    data = ImageData(X, shape)
-    _check_finite(data)
-    return data
+    return ImageData(X, shape, unit_scale)
 
 
-def _check_finite(data):
-    X = data.X
-    floating = X.is_floating_point() if _is_tensor(X) else X.dtype.kind == "f"
-    if not floating:
+def check_scale(data, input_scale, estimator_name="estimator"):
+    """Raise a ValueError when images are clearly on another scale than at fit.
+
+    Parameters
+    ----------
+    data : ImageData
+        Checked images, read as at fit (``unit_scale`` of integers as at fit).
+    input_scale : "uint8" or tuple of (float, float)
+        What fit saw: pixel values divided by 255, or the range of other values.
+    estimator_name : str
+        Used in error messages.
+
+    Raises
+    ------
+    ValueError
+        Values outside the fitted range widened by its width on each side (floats
+        in [0, 255] for a model fitted on uint8 images, whose scale is [0, 1]), or
+        pixel values for a model fitted on values beyond [0, 2].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skssl._data import check_images, check_scale
+    >>> check_scale(check_images(np.full((2, 4, 4), 0.5)), "uint8")
+    >>> check_scale(check_images(np.full((2, 4, 4), 200.0)), "uint8")
+    Traceback (most recent call last):
+    ...
+    ValueError: estimator was fitted on uint8 images (pixel values 0-255, scaled to
+    [0, 1]), but X is float64 with values in [200, 200]. Pass uint8 images ...
+    """
+    low, high = data.value_range()
+    dtype = str(data.X.dtype).replace("torch.", "")
+    if input_scale == "uint8":
+        if low < -1.0 or high > 2.0:
+            raise ValueError(
+                f"{estimator_name} was fitted on uint8 images (pixel values 0-255, scaled to "
+                f"[0, 1]), but X is {dtype} with values in [{data.low:.3g}, {data.high:.3g}]. Pass "
+                "uint8 images (X.astype(np.uint8)) or scale X to [0, 1] (X / 255)."
+            )
         return
-    isfinite = torch.isfinite if _is_tensor(X) else np.isfinite
-    for rows in data.chunks():
-        if not isfinite(X[rows]).all():
-            raise ValueError("Input X contains NaN or infinity; remove or impute them first.")
+    fit_low, fit_high = input_scale
+    if data.unit_scale and fit_high > 2.0:
+        raise ValueError(
+            f"{estimator_name} was fitted on values in [{fit_low:.3g}, {fit_high:.3g}], but X "
+            f"is {dtype} pixel values, which skssl scales to [0, 1]. Pass X as at fit, e.g. "
+            "X.astype(np.float32)."
+        )
+    width = fit_high - fit_low or 1.0
+    if low < fit_low - width or high > fit_high + width:
+        raw = " (pixel values scaled to [0, 1])" if data.unit_scale else ""
+        raise ValueError(
+            f"{estimator_name} was fitted on values in [{fit_low:.3g}, {fit_high:.3g}], but X "
+            f"has values in [{low:.3g}, {high:.3g}]{raw}: another scale. Scale X as the "
+            "training images were."
+        )
 
 
 def check_image_size(image_shape, min_size, method):

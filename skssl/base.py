@@ -1,6 +1,8 @@
 """BasePretrainer: the scikit-learn face of every pretrainer, and the hooks a method fills."""
 
+import copy
 import inspect
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -14,11 +16,11 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._data import check_images
+from ._data import check_images, check_scale
 from .device import (
     _module_to_cpu,
     _on_cpu,
@@ -29,6 +31,7 @@ from .device import (
 )
 from .encoders import build_encoder, check_encoder_takes
 from .heads import PretextNet
+from .persistence import read_checkpoint
 from .training import split_batches, train_epochs
 
 __all__ = ["BasePretrainer"]
@@ -75,6 +78,21 @@ COMMON_PARAMETERS = (
      "mixed precision on a GPU); the features agree with the default layout up to\n"
      "float rounding. Set it to False for an encoder that calls ``.view`` on its\n"
      "activations (use ``.reshape`` or ``.flatten`` instead)."),
+    ("checkpoint", "str or path-like",
+     "File where :meth:`fit` and :meth:`partial_fit` save the training state (weights,\n"
+     "optimiser, random generators, schedule position, history) at the end of every\n"
+     "epoch, in the safe format of :func:`skssl.save` (:func:`skssl.load` reads it),\n"
+     "atomically: a kill leaves the previous file or the new one. With\n"
+     "``warm_start=True``, :meth:`fit` continues from the file when it exists: a fit\n"
+     "killed midway finishes its planned epochs, and on a CPU ends with the weights of\n"
+     "an uninterrupted fit (a ``max_time`` budget resumes approximately: the time\n"
+     "since the last checkpoint is spent again). The file then holds the state and the\n"
+     "estimator's own parameters are used. ``None`` writes nothing. Give each\n"
+     "estimator its own file (not one shared by the clones of a search)."),
+    ("checkpoint_every", "float",
+     "Also save the checkpoint every this many seconds, between two steps (a resumed\n"
+     "fit continues from that step); ``None``: at the end of epochs only. Needs\n"
+     "``checkpoint``."),
 )
 
 COMMON_ATTRIBUTES = (
@@ -91,6 +109,16 @@ COMMON_ATTRIBUTES = (
      "Per-channel statistics learnt at fit (on the [0, 1] scale for uint8 images),\n"
      "used to normalise every batch."),
     ("device_", "str", "Device used by the last fit."),
+    ("input_scale_", "str or tuple of (float, float)",
+     '``"uint8"`` when the training images were pixel values (uint8, or integers all\n'
+     "in 0..255), divided by 255 onto [0, 1]; otherwise the ``(min, max)`` of their\n"
+     "values. :meth:`transform` and :meth:`score` refuse images clearly on another\n"
+     "scale, and read integers as fit did."),
+    ("interrupted_", "bool",
+     "Whether Ctrl-C (KeyboardInterrupt) stopped the last call to :meth:`fit` or\n"
+     ":meth:`partial_fit`. Training then stops after the current step with a warning,\n"
+     "and the model of that step is kept and usable; a Pipeline or a search goes on\n"
+     "with it, and this attribute tells that its features are from a cut fit."),
 )
 
 
@@ -155,7 +183,10 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
       (default: the encoder's output).
 
     Every module is built from the image shape, the parameters and the method's
-    fitted state alone, with no data, so that a saved model can be rebuilt. A
+    fitted state alone, with no data, so that a saved model can be rebuilt:
+    :func:`skssl.save` stores weights and JSON, and :func:`skssl.load` rebuilds the
+    estimator running no code from the file. Share models that way: pickle and
+    joblib files run the code they hold when loaded. A
     method that augments images sets the class attribute ``_make_batch_takes_raw =
     True``: its batches then come on the [0, 1] scale, before normalisation, and it
     normalises its inputs with ``_normalize``.
@@ -187,6 +218,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "channels_last": ["boolean"],
+        "checkpoint": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     # Method-specific sentences appended to a shared parameter's or attribute's entry.
@@ -201,7 +234,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
-        warm_start=False, channels_last=True,
+        warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
     ):
         self.encoder = encoder
         self.encoder_kwargs = encoder_kwargs
@@ -218,6 +251,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.verbose = verbose
         self.warm_start = warm_start
         self.channels_last = channels_last
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -306,6 +341,12 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def fit(self, X, y=None):
         """Train the encoder on the pretext task.
 
+        A fit that raises (bad input, a task that errs, a non-finite loss) leaves the
+        estimator as it was before the call: unfitted, or as its previous fit left it.
+        Ctrl-C stops training after the current step and keeps the model, with a
+        warning and ``interrupted_ = True``. With ``warm_start=True`` and an existing
+        ``checkpoint`` file, training continues from the file.
+
         Parameters
         ----------
         X : array-like, memmap or torch.Tensor
@@ -316,13 +357,23 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Returns
         -------
         self : object
+
+        Raises
+        ------
+        FloatingPointError
+            When the pretext loss becomes NaN or infinite; the message names the epoch
+            and step and the likely causes.
         """
-        reset = not (self.warm_start and hasattr(self, "encoder_"))
-        return self._fit(X, self.max_epochs, reset)
+        resume = (
+            self.warm_start and self.checkpoint is not None and os.path.exists(self.checkpoint)
+        )
+        return self._fit(X, self.max_epochs, warm=self.warm_start, resume=resume)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
         """Train for one epoch, continuing from the previous call.
+
+        As :meth:`fit`, a call that raises leaves the estimator as it was before it.
 
         Parameters
         ----------
@@ -335,7 +386,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         -------
         self : object
         """
-        return self._fit(X, 1, not hasattr(self, "encoder_"))
+        return self._fit(X, 1, warm=True, resume=False)
 
     def transform(self, X):
         """Map images to the trained encoder's features.
@@ -459,7 +510,10 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 )
             self._check_image_shape(data.image_shape)
             return data
-        return check_images(X, expected=self.image_shape_, estimator_name=type(self).__name__)
+        data = check_images(X, expected=self.image_shape_, estimator_name=type(self).__name__,
+                            unit_scale=self.input_scale_ == "uint8")
+        check_scale(data, self.input_scale_, type(self).__name__)
+        return data
 
     def _load(self, data, rows, device, normalize=True):
         """Load rows as a (normalised,) method-prepared float batch on ``device``."""
@@ -480,6 +534,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         mean, std = data.channel_mean_std()
         self.channel_mean_ = mean.astype(np.float32)
         self.channel_std_ = std.astype(np.float32)
+        self.input_scale_ = "uint8" if data.unit_scale else tuple(data.value_range())
         if self._make_batch_takes_raw:
             low, high = data.value_range()
             if low < 0 or high > 1:
@@ -539,13 +594,52 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             net.train()
         return int(features.shape[-1])
 
-    def _fit(self, X, n_epochs, reset):
-        data = self._check_images(X, reset=reset)
-        if reset:
-            self._initialize(data)
-        self.device_ = resolve_device(self.device)
-        train_epochs(self, data, n_epochs)
+    def _fit(self, X, n_epochs, warm, resume):
+        self._check_fit_parameters()
+        params = self.get_params(deep=False)
+        # Everything a fit may change, deep-copied: modules and optimiser state are
+        # trained in place by a warm fit.
+        before = copy.deepcopy({k: v for k, v in vars(self).items() if k not in params})
+        try:
+            progress = read_checkpoint(self, self.checkpoint) if resume else None
+            self.device_ = resolve_device(self.device)
+            reset = not (warm and hasattr(self, "encoder_"))
+            data = self._check_images(X, reset=reset)
+            if reset:
+                self._initialize(data)
+            train_epochs(self, data, n_epochs, progress)
+        except BaseException:
+            # A fit that raises leaves the estimator as it was before the call.
+            for name in [k for k in vars(self) if k not in params]:
+                delattr(self, name)
+            vars(self).update(before)
+            raise
         return self
+
+    def _check_fit_parameters(self):
+        """What ``_parameter_constraints`` cannot say: no bool for a number, and
+        ``checkpoint_every`` needs ``checkpoint``."""
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name)
+            numeric = any(isinstance(c, Interval) for c in constraints)
+            if numeric and "boolean" not in constraints and isinstance(value, (bool, np.bool_)):
+                # bool is an int to Python and to scikit-learn's Interval.
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be a number, got "
+                    f"{value!r}: a bool is not accepted here."
+                )
+        if self.checkpoint_every is not None and self.checkpoint is None:
+            raise InvalidParameterError(
+                f"checkpoint_every={self.checkpoint_every} needs a checkpoint file: set "
+                "checkpoint, or checkpoint_every=None."
+            )
+        if self.checkpoint is not None:  # found now rather than after the first epoch
+            folder = os.path.dirname(os.path.abspath(self.checkpoint))
+            if not os.path.isdir(folder):
+                raise InvalidParameterError(
+                    f"checkpoint={os.fspath(self.checkpoint)!r} is in {folder}, which is not "
+                    "an existing folder: create it, or set checkpoint to a file in one."
+                )
 
 
 BasePretrainer.__doc__ = _fill_doc(BasePretrainer)

@@ -1,11 +1,19 @@
 """Heads: the small networks a method puts on top of the encoder during training."""
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .encoders.vit import TransformerBlock, sincos_pos_embed_2d
 
-__all__ = ["MAEDecoder", "PretextNet", "ProjectionHead", "SimCLRProjectionHead", "mlp_head"]
+__all__ = [
+    "CosineClassifier",
+    "MAEDecoder",
+    "PretextNet",
+    "ProjectionHead",
+    "SimCLRProjectionHead",
+    "mlp_head",
+]
 
 
 class ProjectionHead(nn.Module):
@@ -113,6 +121,45 @@ def mlp_head(n_features, n_outputs, hidden=256):
         nn.ReLU(inplace=True),
         nn.Linear(hidden, n_outputs),
     )
+
+
+class CosineClassifier(nn.Module):
+    """A linear classifier on directions: ``scale * cos(x, w_k)`` for each class ``k``.
+
+    Gidaris & Komodakis (2018), *Dynamic Few-Shot Visual Learning without
+    Forgetting*, and BoWNet's prediction layer (Gidaris et al. 2020, Section 3.2):
+    both the features and the class weights are L2-normalised, so that no class
+    wins by the norm of its weight; the learnable ``scale`` sets how peaked the
+    softmax over the classes can get, which a cosine in [-1, 1] alone could not.
+
+    Parameters
+    ----------
+    n_features : int
+        Input size.
+    n_classes : int
+        Number of outputs.
+    scale : float, default=10.0
+        Initial scale of the cosines.
+    learn_scale : bool, default=True
+        Whether the scale is trained.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl.heads import CosineClassifier
+    >>> head = CosineClassifier(16, 5)
+    >>> logits = head(torch.randn(3, 16))
+    >>> logits.shape, bool(logits.abs().max() <= 10.0 + 1e-5)
+    (torch.Size([3, 5]), True)
+    """
+
+    def __init__(self, n_features, n_classes, scale=10.0, learn_scale=True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_classes, n_features) / n_features**0.5)
+        self.scale = nn.Parameter(torch.tensor(float(scale)), requires_grad=learn_scale)
+
+    def forward(self, x):
+        return self.scale * F.normalize(x, dim=-1) @ F.normalize(self.weight, dim=-1).T
 
 
 class PretextNet(nn.Module):

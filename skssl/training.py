@@ -3,10 +3,13 @@
 Every pretrainer trains through :func:`train_epochs`. A method never changes the
 loop: it says what one step computes (``BasePretrainer._train_step``), and the loop
 does the rest: shuffling and batching, the learning-rate schedule, the optimiser
-step, the time budget, the progress bar, Ctrl-C, and one ``history_`` entry per epoch.
+step, the time budget, the progress bar, Ctrl-C, checkpoints, and one ``history_``
+entry per epoch.
 """
 
 import math
+import signal
+import threading
 import time
 import warnings
 
@@ -14,6 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import persistence
 from .device import memory_format
 
 __all__ = ["make_optimizer", "scheduled_learning_rate", "split_batches", "train_epochs"]
@@ -113,15 +117,20 @@ def make_optimizer(name, params, learning_rate, weight_decay):
     return cls(params, lr=learning_rate, weight_decay=weight_decay)
 
 
-def train_epochs(estimator, data, n_epochs):
+def train_epochs(estimator, data, n_epochs, progress=None):
     """Train a pretrainer's network for ``n_epochs`` epochs on ``data``.
 
     Each step loads a batch of rows (sorted, so that a memmap is read forwards),
     asks the estimator's ``_train_step`` for the loss, and takes one optimiser step.
     The optimiser's and the pretext generator's states are kept on the estimator
     between calls, so :meth:`partial_fit` and ``warm_start`` continue where the last
-    call ended. Training stops after the step that exceeds ``max_time``; Ctrl-C ends
-    it with a warning and keeps the model of the last completed step.
+    call ended. Training stops after the step that exceeds ``max_time``. Ctrl-C stops
+    it after the current step (a second Ctrl-C at once), with a warning, keeps the
+    model and sets ``interrupted_``. A non-finite loss raises before its optimiser
+    step. With ``checkpoint`` set, the state is written at the end of every epoch
+    (and every ``checkpoint_every`` seconds, between steps) with where this call
+    stands, so that a call resumed from the file continues with the same batches,
+    random draws and learning rates.
 
     Parameters
     ----------
@@ -130,6 +139,10 @@ def train_epochs(estimator, data, n_epochs):
     data : skssl._data.ImageData
         The checked training images.
     n_epochs : int
+    progress : dict, default=None
+        Where an interrupted call stood, read from a checkpoint: epochs and steps
+        done, seconds spent and, within an epoch, its order of rows, batches done and
+        running sums. ``None`` starts a new call.
 
     Examples
     --------
@@ -139,8 +152,8 @@ def train_epochs(estimator, data, n_epochs):
     >>> from skssl import RotationPretrainer
     >>> est = RotationPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1,
     ...                          random_state=0).fit(load_digits().images[:64])
-    >>> len(est.history_)
-    1
+    >>> len(est.history_), est.interrupted_
+    (1, False)
     """
     est = estimator
     device = est.device_
@@ -156,69 +169,155 @@ def train_epochs(estimator, data, n_epochs):
     else:
         generator.set_state(est._generator_state)
 
-    net.train()
-    start = time.perf_counter()
-    out_of_time = False
-    total_steps = n_epochs * len(split_batches(np.arange(data.n_samples), est.batch_size))
-    step = 0
-    try:
-        for _ in range(n_epochs):
-            order = est._rng.permutation(data.n_samples)
-            stats = {"loss": 0.0, "images": 0, "inputs": 0, "correct": 0, "count": 0}
-            epoch_start = time.perf_counter()
-            bar = tqdm(
-                total=data.n_samples,
-                desc=f"{type(est).__name__} epoch {est.n_iter_ + 1}",
-                disable=not est.verbose,
-                leave=True,
-            )
-            try:
-                for rows in split_batches(order, est.batch_size):
-                    # Set at every step, so that a restored optimizer state takes the
-                    # current learning_rate.
-                    lr = scheduled_learning_rate(
-                        est.lr_schedule, est.learning_rate, step, total_steps,
-                        time.perf_counter() - start, est.max_time,
-                    )
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                    step += 1
-                    _optimizer_step(est, net, optimizer, data, np.sort(rows), generator, stats)
-                    bar.update(len(rows))
-                    if est.verbose:
-                        seconds = time.perf_counter() - epoch_start
-                        bar.set_postfix(
-                            loss=f"{stats['loss'] / stats['images']:.4f}",
-                            images_per_s=f"{stats['images'] / seconds:.0f}",
-                        )
-                    if est.max_time is not None and time.perf_counter() - start >= est.max_time:
-                        out_of_time = True
-                        break
-            finally:
-                bar.close()
-                if stats["images"]:
-                    _record_epoch(est, stats, time.perf_counter() - epoch_start)
-            if out_of_time:
-                break
-    except KeyboardInterrupt:
-        warnings.warn(
-            "Training interrupted by the user; the model of the last completed batch "
-            "is kept.",
-            stacklevel=4,
+    run = _new_call(data.n_samples) if progress is None else dict(progress)
+    if run["n_samples"] != data.n_samples:
+        raise ValueError(
+            f"The checkpoint {est.checkpoint} was written during a fit on "
+            f"{run['n_samples']} images, and X has {data.n_samples}: resume with the same "
+            "X, or set warm_start=False to start afresh."
         )
+    total_steps = n_epochs * len(split_batches(np.arange(data.n_samples), est.batch_size))
+    start = time.perf_counter() - run["seconds"]
+    saved = time.perf_counter()
+
+    def write_checkpoint(complete=False):
+        est._optimizer_state = optimizer.state_dict()
+        est._generator_state = generator.get_state()
+        run["seconds"] = time.perf_counter() - start
+        persistence.write_checkpoint(est, est.checkpoint, {**run, "complete": complete})
+
+    est.interrupted_ = False
+    net.train()
+    try:
+        with _StopAfterStep() as stop:
+            while run["epoch"] < n_epochs:
+                if run["order"] is None:
+                    run.update(order=est._rng.permutation(data.n_samples), batch=0,
+                               stats=dict.fromkeys(_STATS, 0), epoch_seconds=0.0)
+                batches = split_batches(run["order"], est.batch_size)
+                epoch_start = time.perf_counter() - run["epoch_seconds"]
+                bar = tqdm(
+                    total=data.n_samples,
+                    initial=sum(len(b) for b in batches[: run["batch"]]),
+                    desc=f"{type(est).__name__} epoch {est.n_iter_ + 1}",
+                    disable=not est.verbose,
+                    leave=True,
+                )
+                out_of_time = False
+                try:
+                    for rows in batches[run["batch"] :]:
+                        # Set at every step, so that a restored optimizer state takes the
+                        # current learning_rate.
+                        lr = scheduled_learning_rate(
+                            est.lr_schedule, est.learning_rate, run["step"], total_steps,
+                            time.perf_counter() - start, est.max_time,
+                        )
+                        for group in optimizer.param_groups:
+                            group["lr"] = lr
+                        where = f"epoch {est.n_iter_ + 1}, step {run['batch'] + 1}/{len(batches)}"
+                        _optimizer_step(est, net, optimizer, data, np.sort(rows), generator,
+                                        run["stats"], where)
+                        run["step"] += 1
+                        run["batch"] += 1
+                        bar.update(len(rows))
+                        now = time.perf_counter()
+                        if est.verbose:
+                            stats = run["stats"]
+                            bar.set_postfix(
+                                loss=f"{stats['loss'] / stats['images']:.4f}",
+                                images_per_s=f"{stats['images'] / (now - epoch_start):.0f}",
+                            )
+                        out_of_time = est.max_time is not None and now - start >= est.max_time
+                        if out_of_time or stop.requested:
+                            break
+                        if (est.checkpoint_every is not None
+                                and now - saved >= est.checkpoint_every
+                                and run["batch"] < len(batches)):
+                            run["epoch_seconds"] = now - epoch_start
+                            write_checkpoint()
+                            saved = time.perf_counter()
+                except KeyboardInterrupt:  # raised within a step: by a task, or a 2nd Ctrl-C
+                    stop.requested = True
+                finally:
+                    bar.close()
+                if run["stats"]["images"]:
+                    _record_epoch(est, run["stats"], time.perf_counter() - epoch_start)
+                run.update(epoch=run["epoch"] + 1, order=None, batch=0, stats=None)
+                ended = out_of_time or stop.requested
+                if est.checkpoint is not None:
+                    write_checkpoint(complete=ended or run["epoch"] == n_epochs)
+                    saved = time.perf_counter()
+                if ended:
+                    break
+        if stop.requested:
+            est.interrupted_ = True
+            warnings.warn(
+                f"{type(est).__name__}: training interrupted by the user (Ctrl-C) after "
+                f"{run['step']} step(s) of this call. The model of the last step is kept "
+                "and interrupted_ is True; a Pipeline goes on with it.",
+                UserWarning,
+                stacklevel=4,
+            )
     finally:
         net.eval()
         est._optimizer_state = optimizer.state_dict()
         est._generator_state = generator.get_state()
 
 
-def _optimizer_step(est, net, optimizer, data, rows, generator, stats):
+# The running sums of an epoch, recorded in `history_`.
+_STATS = ("loss", "images", "inputs", "correct", "count")
+
+
+def _new_call(n_samples):
+    """Where a new call to fit stands: nothing done."""
+    return {"n_samples": n_samples, "epoch": 0, "step": 0, "seconds": 0.0, "order": None,
+            "batch": 0, "stats": None, "epoch_seconds": 0.0}
+
+
+class _StopAfterStep:
+    """Within it, Ctrl-C asks the loop to stop after the current step.
+
+    A KeyboardInterrupt raised at any point could land inside an optimiser step and
+    leave the weights half updated; the handler only sets ``requested``, which the
+    loop reads between steps. A second Ctrl-C raises KeyboardInterrupt at once.
+    Installed only in the main thread, over Python's default handler (signals go
+    to the main thread; another handler, e.g. a notebook's, is left alone).
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _optimizer_step(est, net, optimizer, data, rows, generator, stats, where):
     x = est._load(data, rows, est.device_, normalize=not est._make_batch_takes_raw)
     loss, record = est._train_step(net, x, generator)
     value = float(loss.detach())
     if not np.isfinite(value):
+        scale = est.input_scale_
+        seen = ("uint8 pixel values" if scale == "uint8"
+                else f"values in [{scale[0]:.3g}, {scale[1]:.3g}]")
         raise FloatingPointError(
-            f"The pretext loss became {value}; lower learning_rate (now {est.learning_rate})."
+            f"The pretext loss became {value} at {where}, before any optimiser step with "
+            f"it. Likely causes: a learning rate too high (learning_rate="
+            f"{est.learning_rate:g}: lower it), images on an unusual scale (fit saw {seen}; "
+            "pass uint8 images or floats in [0, 1]), or a task or loss returning "
+            "non-finite values. The estimator is left as it was before this call."
         )
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -11,6 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skssl import (
+    BoWPretrainer,
     ContextPretrainer,
     IntruderPretrainer,
     JigsawPretrainer,
@@ -18,6 +19,7 @@ from skssl import (
     PretextPretrainer,
     RotationPretrainer,
     SimCLRPretrainer,
+    VisualBoW,
 )
 from skssl.datasets import load_fashion_mnist
 
@@ -85,13 +87,19 @@ ESTIMATORS = [
     # magnified 1 x d images: 2 x 2d patches of 8x8 pixels
     MagnifiedMAEPretrainer(**{**FAST, "encoder_kwargs": TINY_VIT}, decoder_dim=8,
                            decoder_depth=1, decoder_heads=2),
+    # the default teacher, a RotationPretrainer, is trained first on the same data
+    BoWPretrainer(**FAST, n_words=3),
+    # 1 x d images: their 1x2 patches, normalised, are (-1, 1), (1, -1) or (0, 0)
+    VisualBoW(n_words=3, patch_size=(1, 2), image_shape=(1, -1), random_state=0),
 ]
 
 EXPECTED_FAILED_CHECKS = {}
 
 
-# The checks' data is not on an image scale; SimCLR's warning about it is expected.
+# The checks' data is not on an image scale; SimCLR's and BoW's warnings about it are
+# expected.
 @pytest.mark.filterwarnings("ignore:SimCLRPretrainer augments images:UserWarning")
+@pytest.mark.filterwarnings("ignore:BoWPretrainer augments images:UserWarning")
 @parametrize_with_checks(
     ESTIMATORS,
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}),

@@ -42,7 +42,8 @@ def test_geometry_defaults_fill_the_image(params, size, expected):
 
 
 def test_batch_is_a_centre_and_a_neighbour(locate):
-    est = ContextPretrainer(random_state=0, **SMALL).fit(np.random.RandomState(0).rand(4, 28, 28))
+    # fit on the scale of the batches looked at (standard normal)
+    est = ContextPretrainer(random_state=0, **SMALL).fit(np.random.RandomState(0).randn(4, 28, 28))
     x = torch.randn(16, 1, 28, 28)
     pairs, target = est.pretext_batch(x[:, 0].numpy())
     assert pairs.shape == (16, 2, 1, 7, 7)
@@ -60,7 +61,7 @@ def test_batch_is_a_centre_and_a_neighbour(locate):
 def test_color_guards():
     x = torch.randn(8, 3, 28, 28)
     est = ContextPretrainer(random_state=0, **SMALL)
-    est.fit(np.random.RandomState(0).rand(4, 28, 28, 3))
+    est.fit(np.random.RandomState(0).randn(4, 28, 28, 3))
 
     def batch(guard):
         est.set_params(color_guard=guard)
@@ -72,7 +73,7 @@ def test_color_guards():
     grey = batch("grayscale")
     torch.testing.assert_close(grey[:, :, 0], grey[:, :, 2])
     # grayscale images: no guard changes anything
-    mono = ContextPretrainer(random_state=0, **SMALL).fit(np.random.RandomState(0).rand(4, 28, 28))
+    mono = ContextPretrainer(random_state=0, **SMALL).fit(np.random.RandomState(0).randn(4, 28, 28))
 
     def mono_batch(guard):
         return mono.set_params(color_guard=guard).pretext_batch(x[:, 0].numpy())[0]
@@ -112,8 +113,10 @@ def test_transform_encodes_whole_images(fashion):
     with torch.no_grad():
         expected = est.encoder_.eval()(normalize_patches(x)).numpy()
     np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
-    # so brightness and contrast do not change the features
-    np.testing.assert_allclose(est.transform(X * 0.5 + 20.0), features, rtol=1e-3, atol=1e-4)
+    # so brightness and contrast do not change the features (on the [0, 1] scale of
+    # the uint8 training images: another scale is refused)
+    np.testing.assert_allclose(est.transform(X / 255 * 0.5 + 0.1), features, rtol=1e-3,
+                               atol=1e-4)
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.transform(X), features)
     assert again.score(X) == est.score(X)

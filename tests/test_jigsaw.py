@@ -40,7 +40,7 @@ def test_permutation_set_is_far_apart_stored_and_seeded():
 
 def test_batch_is_the_shuffled_puzzle_of_each_image(locate):
     est = JigsawPretrainer(n_permutations=30, random_state=0, **SMALL)
-    est.fit(np.random.RandomState(0).rand(4, 28, 28))
+    est.fit(np.random.RandomState(0).randn(4, 28, 28))  # the scale of the batch looked at
     x = torch.randn(5, 1, 28, 28)
     tiles, target = est.pretext_batch(x[:, 0].numpy())
     assert tiles.shape == (5, 9, 1, 7, 7)
@@ -59,7 +59,7 @@ def test_batch_is_the_shuffled_puzzle_of_each_image(locate):
 def test_colour_guards():
     x = torch.randn(6, 3, 28, 28)
     est = JigsawPretrainer(n_permutations=10, random_state=0, **SMALL)
-    est.fit(np.random.RandomState(0).rand(4, 28, 28, 3))
+    est.fit(np.random.RandomState(0).randn(4, 28, 28, 3))
 
     def batch(**params):
         tiles, _ = est.set_params(**params).pretext_batch(x.permute(0, 2, 3, 1).numpy())
@@ -72,7 +72,7 @@ def test_colour_guards():
     assert not torch.allclose(batch(grayscale_p=0.0, channel_shift=None), plain)
     # grayscale images: the guards draw nothing and change nothing
     mono = JigsawPretrainer(n_permutations=10, random_state=0, **SMALL)
-    mono.fit(np.random.RandomState(0).rand(4, 28, 28))
+    mono.fit(np.random.RandomState(0).randn(4, 28, 28))
     a = mono.set_params(grayscale_p=0.0, channel_shift=0).pretext_batch(x[:, 0].numpy())
     b = mono.set_params(grayscale_p=1.0, channel_shift=2).pretext_batch(x[:, 0].numpy())
     torch.testing.assert_close(a, b)
@@ -100,8 +100,10 @@ def test_transform_encodes_whole_images(fashion):
     with torch.no_grad():
         expected = est.encoder_.eval()(normalize_patches(x)).numpy()
     np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
-    # so brightness and contrast do not change the features
-    np.testing.assert_allclose(est.transform(X * 0.5 + 20.0), features, rtol=1e-3, atol=1e-4)
+    # so brightness and contrast do not change the features (on the [0, 1] scale of
+    # the uint8 training images: another scale is refused)
+    np.testing.assert_allclose(est.transform(X / 255 * 0.5 + 0.1), features, rtol=1e-3,
+                               atol=1e-4)
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.permutations_, est.permutations_)
     np.testing.assert_array_equal(again.transform(X), features)

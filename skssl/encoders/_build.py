@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..device import memory_format, to_memory_format
-from ._registry import make_encoder
+from ._registry import call_factory, make_encoder
 
 
 def build_encoder(encoder, in_channels, image_size, *, encoder_kwargs=None,
@@ -64,7 +64,8 @@ def build_encoder(encoder, in_channels, image_size, *, encoder_kwargs=None,
     else:
         accepted = inspect.signature(encoder).parameters
         given = {"in_channels": in_channels, "image_size": image_size}
-        module = encoder(**{k: v for k, v in given.items() if k in accepted}, **kwargs)
+        given = {k: v for k, v in given.items() if k in accepted}
+        module = call_factory(encoder, "The encoder factory", kwargs, **given)
         if not isinstance(module, nn.Module):
             raise TypeError(
                 f"The encoder factory returned {type(module).__name__}; it must return "

@@ -103,4 +103,53 @@ def make_encoder(name, in_channels, image_size, **kwargs):
             f"Bad encoder_kwargs {sorted(kwargs)} for encoder {name!r}: {exc}. "
             f"Its factory accepts {inspect.signature(factory)}."
         ) from None
-    return factory(in_channels, tuple(image_size), **kwargs)
+    return call_factory(factory, f"The encoder {name!r}", kwargs, in_channels, tuple(image_size))
+
+
+def call_factory(factory, what, kwargs, *args, **named):
+    """Call an encoder factory with ``encoder_kwargs``; name them in what it raises.
+
+    A wrong value in ``encoder_kwargs`` (``channels=16`` where a tuple is expected)
+    fails deep inside the factory, with a message that does not say where it came from.
+
+    Parameters
+    ----------
+    factory : callable
+    what : str
+        The encoder, as the message names it.
+    kwargs : dict
+        ``encoder_kwargs``.
+    *args, **named
+        The factory's other arguments.
+
+    Returns
+    -------
+    encoder : object
+        What the factory returns.
+
+    Raises
+    ------
+    TypeError or ValueError
+        The factory's own, with ``encoder_kwargs`` and the factory's signature.
+
+    Examples
+    --------
+    >>> from skssl.encoders._registry import call_factory
+    >>> def factory(width):
+    ...     return list(range(width))
+    >>> call_factory(factory, "The factory", {"width": 2})
+    [0, 1]
+    >>> call_factory(factory, "The factory", {"width": "2"})
+    Traceback (most recent call last):
+    ...
+    TypeError: The factory could not be built with encoder_kwargs={'width': '2'} ...
+    """
+    try:
+        return factory(*args, **named, **kwargs)
+    except (TypeError, ValueError) as exc:
+        error = TypeError if isinstance(exc, TypeError) else ValueError
+        name = getattr(factory, "__name__", "factory")
+        raise error(
+            f"{what} could not be built with encoder_kwargs={kwargs!r} ({exc}); check "
+            f"their values against {name}{inspect.signature(factory)}."
+        ) from exc

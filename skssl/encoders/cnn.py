@@ -66,6 +66,28 @@ class SmallCNN(nn.Module):
     def forward(self, x):
         return self.features(x)
 
+    def feature_map(self, x):
+        """The last stage's activations, before global pooling.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, C, H, W)
+
+        Returns
+        -------
+        features : torch.Tensor of shape (B, num_features, h, w)
+            One feature vector per location; ``h = ceil(H / 2**(stages - 1))``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skssl.encoders import SmallCNN
+        >>> SmallCNN(channels=(8, 16)).feature_map(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 16, 14, 14])
+        """
+        # The last two layers are the global average pooling and the flatten.
+        return self.features[:-2](x)
+
 
 @register_encoder("cnn")
 def cnn(in_channels, image_size, channels=(32, 64, 128)):

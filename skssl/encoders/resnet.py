@@ -71,6 +71,29 @@ class ResNet18Encoder(ResNet):
         self.small_input = small_input
         self.num_features = 512
 
+    def feature_map(self, x):
+        """The last stage's activations (``layer4``), before the average pooling.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, C, H, W)
+
+        Returns
+        -------
+        features : torch.Tensor of shape (B, 512, h, w)
+            One feature vector per location: ``h = ceil(H / 8)`` with the small-input
+            stem, ``ceil(H / 32)`` with the ImageNet one.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skssl.encoders import ResNet18Encoder
+        >>> ResNet18Encoder(in_channels=1).eval().feature_map(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 512, 4, 4])
+        """
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
 
 @register_encoder("resnet18")
 def resnet18(in_channels, image_size, small_input=None):

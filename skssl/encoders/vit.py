@@ -353,6 +353,29 @@ class VisionTransformer(nn.Module):
             tokens = block(tokens)
         return self.norm(tokens)
 
+    def feature_map(self, x):
+        """The patch tokens as a grid, the class token left out.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, C, H, W)
+
+        Returns
+        -------
+        features : torch.Tensor of shape (B, embed_dim, rows, columns)
+            The token of each patch at the patch's place in ``grid_size``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skssl.encoders import VisionTransformer
+        >>> vit = VisionTransformer(1, (28, 28), embed_dim=32, depth=1, num_heads=2, pool="cls")
+        >>> vit.feature_map(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 32, 7, 7])
+        """
+        tokens = self.forward_tokens(x)[:, self.num_prefix_tokens :]
+        return tokens.transpose(1, 2).reshape(len(x), self.embed_dim, *self.grid_size)
+
     def forward(self, x):
         tokens = self.forward_tokens(x)
         if self.pool == "cls":

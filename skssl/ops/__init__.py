@@ -23,8 +23,21 @@ loop over images: patches are cut with one ``gather`` per batch.
   :func:`random_masking`.
 - :mod:`~skssl.ops.tiles`, skssl's own intruder task: :func:`corrupt_tiles`,
   :data:`TILE_CLASSES`.
+- :mod:`~skssl.ops.bow`, bags of visual words (Coates, Lee & Ng 2011; Lazebnik et al.
+  2006; Gidaris et al. 2020): :func:`extract_patches`, :func:`normalize_contrast`,
+  :func:`zca_whitening`, :func:`squared_distances`, :func:`assign_words`,
+  :func:`pyramid_regions`, :func:`pool_regions`.
 """
 
+from .bow import (
+    assign_words,
+    extract_patches,
+    normalize_contrast,
+    pool_regions,
+    pyramid_regions,
+    squared_distances,
+    zca_whitening,
+)
 from .context import CONTEXT_OFFSETS, ContextGeometry, context_geometry, extract_context_pairs
 from .jigsaw import (
     JigsawGeometry,
@@ -47,6 +60,7 @@ __all__ = [
     "MISPLACED",
     "ROTATED",
     "TILE_CLASSES",
+    "assign_words",
     "center_crop_square",
     "channel_jitter",
     "context_geometry",
@@ -54,13 +68,19 @@ __all__ = [
     "default_channel_shift",
     "extract_context_pairs",
     "extract_jigsaw_tiles",
+    "extract_patches",
     "hamming_permutations",
     "jigsaw_geometry",
+    "normalize_contrast",
     "normalize_patches",
     "patchify",
+    "pool_regions",
+    "pyramid_regions",
     "random_grayscale",
     "random_masking",
     "rotations",
     "shuffle_tiles",
+    "squared_distances",
     "unpatchify",
+    "zca_whitening",
 ]

@@ -121,7 +121,8 @@ class PretextPretrainer(BasePretrainer):
         self, task, n_outputs, *, encoder="cnn", encoder_kwargs=None, image_shape=None,
         max_epochs=10, max_time=None, batch_size=256, learning_rate=1e-3,
         lr_schedule="constant", weight_decay=1e-4, optimizer="adamw", device="auto",
-        random_state=None, verbose=0, warm_start=False, channels_last=True,
+        random_state=None, verbose=0, warm_start=False, channels_last=True, checkpoint=None,
+        checkpoint_every=None,
         loss="cross_entropy", hidden_size=None,
     ):
         self._set_params(locals())
@@ -194,7 +195,10 @@ class PretextPretrainer(BasePretrainer):
             )
         n = inputs.shape[0]
         if not bool(torch.isfinite(inputs).all()):
-            raise ValueError("The task's inputs contain NaN or infinity.")
+            raise ValueError(
+                "The task returned inputs with NaN or infinity, from a batch of finite "
+                "images: check its arithmetic (a division by zero, a log of 0?)."
+            )
         if isinstance(self.loss, str):
             self._check_targets(targets, n)
         return inputs, targets

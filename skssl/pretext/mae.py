@@ -6,7 +6,6 @@ import torch
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .._data import _is_uint8
 from ..base import BasePretrainer
 from ..device import autocast, resolve_device, to_memory_format
 from ..heads import MAEDecoder
@@ -133,7 +132,7 @@ class MAEPretrainer(BasePretrainer):
         self, *, encoder="vit_tiny", encoder_kwargs=None, image_shape=None, max_epochs=10,
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
-        warm_start=False, channels_last=True,
+        warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
         mask_ratio=0.75, norm_pix_loss=True, decoder_dim=128, decoder_depth=2,
         decoder_heads=4,
     ):
@@ -235,7 +234,7 @@ class MAEPretrainer(BasePretrainer):
                     raw, torch.where(hidden, mean, raw), torch.where(hidden, predicted, raw),
                 ]).cpu())
         images = torch.cat(batches, dim=1).permute(0, 1, 3, 4, 2).numpy()
-        if _is_uint8(data.X):
+        if data.unit_scale:
             images *= 255.0
         if data.X.ndim == 2:
             images = images.reshape(3, data.n_samples, -1)

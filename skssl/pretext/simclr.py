@@ -125,7 +125,7 @@ class SimCLRPretrainer(BasePretrainer):
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
-        warm_start=False, channels_last=True,
+        warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
         projection_dim=128, hidden_dim=512, temperature=0.5, crop_scale=(0.08, 1.0),
         jitter_strength=0.5, grayscale_p=0.2, blur=False, view_size=None,
     ):
