@@ -48,6 +48,8 @@ METHODS = {
     "simclr": skssl.SimCLRPretrainer,
     "intruder": skssl.IntruderPretrainer,
     "mae": skssl.MAEPretrainer,
+    # its default teacher, a RotationPretrainer with the same budget, trains inside fit
+    "bow": skssl.BoWPretrainer,
 }
 
 

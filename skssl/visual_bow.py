@@ -68,11 +68,11 @@ class VisualBoW(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     The defaults are the best of a pilot on Fashion-MNIST: with them, a linear probe
     (``StandardScaler + LogisticRegression``) on the 60,000 training images scores
     0.906 on the test images, against 0.835 for raw pixels, and fit plus transform
-    of the 70,000 images take under a minute of one CPU core
-    (``benchmarks/bow.py``). What mattered there (on 10,000 images): triangle
-    coding, 2.3 points above hard assignment; 4x4 cells, 4 points above one
-    histogram per image; whitening, 1.1 points; while sum and max pooling, 5x5 and
-    6x6 patches, 200 and 400 words did about as well as each other.
+    of the 70,000 images take 27 s on 2 CPU cores (``benchmarks/bow.py``). What
+    mattered there (on 10,000 images): triangle coding, 2.3 points above hard
+    assignment; 4x4 cells, 4 points above one histogram per image; whitening, 1.1
+    points; while sum and max pooling, 5x5 and 6x6 patches, 200 and 400 words did
+    about as well as each other.
 
     Parameters
     ----------
