@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._data import check_images
+from ._data import check_images, check_scale
 from ._descriptors import descriptor_maps, fitted_descriptor, learn_vocabulary, sample_descriptors
 from .ops import (
     assign_words,
@@ -123,6 +123,10 @@ class VisualBoW(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
     Attributes
     ----------
+    input_scale_ : str or tuple of (float, float)
+        ``"uint8"`` when the training images were pixel values (divided by 255),
+        otherwise the ``(min, max)`` of their values; :meth:`transform` refuses
+        images clearly on another scale.
     descriptor_ : BasePretrainer, torch.nn.Module or None
         The fitted copy of ``descriptor`` that :meth:`transform` uses; None for patches.
     vocabulary_ : ndarray of shape (n_words, D)
@@ -225,6 +229,8 @@ class VisualBoW(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         name = type(self).__name__
         data = check_images(X, self.image_shape, estimator_name=name)
         self.image_shape_, self.n_features_in_ = data.image_shape, data.n_features
+        # Transform reads integers as fit did, and refuses images on another scale.
+        self.input_scale_ = "uint8" if data.unit_scale else tuple(data.value_range())
         rng = check_random_state(self.random_state)
         H, W, C = data.image_shape
         if self.descriptor == "patch":
@@ -276,7 +282,10 @@ class VisualBoW(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             ``n_words`` words.
         """
         check_is_fitted(self)
-        data = check_images(X, expected=self.image_shape_, estimator_name=type(self).__name__)
+        name = type(self).__name__
+        data = check_images(X, expected=self.image_shape_, estimator_name=name,
+                            unit_scale=self.input_scale_ == "uint8")
+        check_scale(data, self.input_scale_, name)
         regions = pyramid_regions(self.grid_size_, self.pyramid_)
         idf = None if self.idf_ is None else torch.from_numpy(self.idf_)
         out = np.empty((data.n_samples, self._n_features_out), dtype=np.float32)

@@ -185,3 +185,12 @@ def test_pipeline_and_grid_search(fashion):
     search.fit(X.reshape(len(X), -1), y)
     assert set(search.best_params_) == {"visualbow__n_words", "visualbow__assignment"}
     assert search.score(X.reshape(len(X), -1), y) > 0.5  # 10 classes
+
+
+def test_transform_refuses_images_on_another_scale_than_fit():
+    X = np.random.RandomState(0).randint(0, 256, (20, 16, 16), dtype=np.uint8)
+    bow = VisualBoW(n_words=4, patch_size=4, stride=4, random_state=0).fit(X)
+    assert bow.input_scale_ == "uint8"
+    np.testing.assert_array_equal(bow.transform(X.astype(np.int64)), bow.transform(X))
+    with pytest.raises(ValueError, match="fitted on uint8 images"):
+        bow.transform(X.astype(np.float64))
