@@ -516,8 +516,9 @@ def simclr_augment(
         Output ``(height, width)`` of the crop (an int means a square).
     n_channels : int
         1 (gray) or 3 (RGB).
-    crop_scale : tuple of (float, float), default=(0.08, 1.0)
-        Range of the crop area, as a fraction of the image.
+    crop_scale : float or tuple of (float, float), default=(0.08, 1.0)
+        Range of the crop area, as a fraction of the image; a float ``s`` means
+        ``(s, 1.0)``.
     jitter_strength : float, default=0.5
         The colour jitter strength ``s``; 0 disables the jitter.
     grayscale_p : float, default=0.2
@@ -549,6 +550,8 @@ def simclr_augment(
         raise ValueError(f"jitter_strength must be a non-negative float, got {jitter_strength!r}.")
     if not isinstance(blur, bool):
         raise ValueError(f"blur must be a bool, got {blur!r}.")
+    if isinstance(crop_scale, numbers.Real):
+        crop_scale = (crop_scale, 1.0)
     crop = RandomResizedCrop(size=image_size, scale=crop_scale)
     transforms = [crop, RandomHorizontalFlip(0.5)]
     s = float(jitter_strength)

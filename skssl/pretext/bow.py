@@ -159,10 +159,9 @@ class BoWPretrainer(BasePretrainer):
                 f"{type(self).__name__} perturbs gray (1 channel) or RGB (3 channels) images, "
                 f"got {C} channels."
             )
-        # simclr_augment checks the pair.
-        scale = (self.crop_scale, 1.0) if isinstance(self.crop_scale, Real) else self.crop_scale
-        return simclr_augment((H, W), C, crop_scale=scale, jitter_strength=self.jitter_strength,
-                              grayscale_p=0.0)
+        # simclr_augment reads a float as (s, 1.0) and checks the pair.
+        return simclr_augment((H, W), C, crop_scale=self.crop_scale,
+                              jitter_strength=self.jitter_strength, grayscale_p=0.0)
 
     def _check_image_shape(self, image_shape):
         self._augmentation(image_shape)
