@@ -30,7 +30,11 @@ ESTIMATORS = {
     "rotation": lambda: skssl.RotationPretrainer(**COMMON),
     "jigsaw": lambda: skssl.JigsawPretrainer(n_permutations=10, **COMMON),
     "context": lambda: skssl.ContextPretrainer(**COMMON),
-    "simclr": lambda: skssl.SimCLRPretrainer(**COMMON),
+    # pinned before the defaults became the measured recipe: the old defaults, explicitly
+    "simclr": lambda: skssl.SimCLRPretrainer(
+        crop_scale=(0.08, 1.0), view_size=None, learning_rate=1e-3, lr_schedule="constant",
+        **COMMON,
+    ),
     "intruder": lambda: skssl.IntruderPretrainer(**COMMON),
     "custom": lambda: skssl.PretextPretrainer(mirror_task, n_outputs=2, **COMMON),
 }

@@ -156,3 +156,26 @@ def test_bad_parameters(params, shape, match):
     X = np.random.RandomState(0).rand(10, *shape)
     with pytest.raises(ValueError, match=match):
         SimCLRPretrainer(max_epochs=1, device="cpu", **params).fit(X)
+
+
+SMALL = {
+    "cnn": {"channels": (4,)},
+    "resnet18": {},
+    "vit_tiny": {"patch_size": 7, "embed_dim": 8, "depth": 1, "num_heads": 1},
+}
+
+
+@pytest.mark.parametrize(
+    "encoder, size, expected",
+    [("cnn", 28, 20), ("resnet18", 32, 23), ("cnn", 8, 8), ("vit_tiny", 28, 28)],
+)
+def test_auto_view_size_follows_the_image_and_encoder(encoder, size, expected):
+    # The measured recipe: views 5/7 of the side for named CNNs on images of 16 pixels
+    # or more; ViTs (one input size) and tiny images keep the image size.
+    X = np.random.RandomState(0).rand(8, size, size).astype(np.float32)
+    est = SimCLRPretrainer(encoder=encoder, encoder_kwargs=SMALL[encoder], max_epochs=1,
+                           batch_size=8, device="cpu", random_state=0)
+    assert est.view_size == "auto"
+    inputs, _ = est.fit(X).pretext_batch(X[:2])
+    assert inputs.shape[-2:] == (expected, expected)
+    assert est.transform(X).shape[0] == len(X)
