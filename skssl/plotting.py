@@ -461,7 +461,11 @@ def show_pretext_batch(estimator, X, *, n_images=4, random_state=0, fig=None):
             ax.set_title(title, fontsize="small")
     # About 12 characters of the title's font per inch.
     width = int(12 * fig.bbox.width / fig.dpi)
-    question = f"{type(est).__name__}: {question}"
+    name = type(est).__name__
+    task = getattr(est, "task", None)  # PretextPretrainer's: say which
+    if callable(task):
+        name += f"({getattr(task, '__name__', type(task).__name__)})"
+    question = f"{name}: {question}"
     fig.suptitle(textwrap.fill(question, width, break_on_hyphens=False), fontsize="medium")
     return fig
 
@@ -520,7 +524,7 @@ def plot_history(estimator, ax=None):
     ax.set_xlabel("epoch")
     ax.set_ylabel("pretext loss")
     ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     accuracy = [(entry["epoch"], entry["pretext_accuracy"]) for entry in est.history_
                 if entry.get("pretext_accuracy") is not None]
     if accuracy:
@@ -602,6 +606,9 @@ def plot_embedding(features, labels=None, *, method="pca", ax=None, random_state
                        color=colours(i % colours.N))
         ax.legend(title="label", fontsize="small", markerscale=2, loc="center left",
                   bbox_to_anchor=(1.01, 0.5), ncols=1 if len(classes) <= 20 else 2)
+    # The coordinates themselves mean little (nothing at all for t-SNE).
+    ax.set_xticks([])
+    ax.set_yticks([])
     ax.set_xlabel(f"{name} 1")
     ax.set_ylabel(f"{name} 2")
     ax.set_title(f"{name} of {n} samples")
