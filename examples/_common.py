@@ -118,9 +118,10 @@ def fit(pretrainer, X, label=None):
     seconds = time.perf_counter() - start
     last = pretrainer.history_[-1]
     accuracy = last["pretext_accuracy"]
+    losses = [f"{loss:.3f}" for loss in pretrainer.loss_curve_]
     print(f"{label or type(pretrainer).__name__}: {pretrainer.n_iter_} epoch(s) on "
           f"{len(X)} unlabelled images in {seconds:.0f} s, pretext loss "
-          f"{pretrainer.loss_curve_[0]:.3f} -> {last['loss']:.3f}"
+          + " -> ".join(losses[:1] + losses[1:][-1:])
           + ("" if accuracy is None else f", pretext accuracy {accuracy:.2f}"))
     return pretrainer
 
