@@ -8,9 +8,11 @@ Accepted layouts (``n`` images of height ``H``, width ``W`` and ``C`` channels):
 - ``(n, H, W)`` grayscale images;
 - ``(n, H, W, C)`` channels-last images.
 
-Numpy arrays, numpy memmaps and torch tensors are accepted. Nothing is copied
-whole: :meth:`ImageData.batch` converts one batch at a time to float32, so a
-memmap much larger than memory can be used.
+Numpy arrays, numpy memmaps and torch tensors are accepted, and so is any other
+object with ``__len__`` and ``__getitem__`` (a dataset class, an HDF5 or zarr array):
+:class:`RowSource` reads its rows on demand. Nothing is copied whole:
+:meth:`ImageData.batch` converts one batch at a time to float32, so a memmap much larger
+than memory can be used.
 
 Scale: uint8 images are pixel values, divided by 255 onto [0, 1]. So are images of
 another integer dtype whose values all lie in 0..255 (an int64 DataFrame of pixels
@@ -19,8 +21,10 @@ is a fitted fact: :func:`check_scale` refuses data clearly on another scale than
 the data seen at fit.
 """
 
+import copy
 import math
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,9 +50,13 @@ def _as_array(X):
         if not (X.is_floating_point() or X.dtype in _TORCH_INTS or X.dtype == torch.bool):
             raise TypeError(f"Images must be numeric, got a tensor of dtype {X.dtype}.")
         return X.detach()
+    if isinstance(X, RowSource):
+        return X
     if not isinstance(X, np.ndarray):
         if hasattr(X, "__dataframe__") or hasattr(X, "iloc"):
             X = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
+        elif _is_row_source(X):
+            return RowSource(X)
         else:
             try:
                 X = np.asarray(X)
@@ -85,6 +93,131 @@ def _object_to_float(X):
     except ValueError as exc:  # an entry that is a sequence: images of different shapes
         raise ValueError(f"X has dtype object and could not be converted to numbers ({exc}). "
                          f"{hint}") from None
+
+
+def _is_row_source(X):
+    """Whether ``X`` is read row by row rather than converted: an indexable object with a
+    length that is not a plain Python container (lists and tuples are converted)."""
+    return (
+        hasattr(X, "__len__")
+        and hasattr(X, "__getitem__")
+        and not isinstance(X, (list, tuple, str, bytes, Mapping))
+    )
+
+
+class RowSource:
+    """Images read on demand from an object with ``__len__`` and ``__getitem__``.
+
+    ``source[i]`` is image ``i``: an array, a tensor or anything ``numpy.asarray``
+    reads (a PIL image), of the same shape and dtype for every ``i``. Batches are read
+    image by image, or with one slice ``source[a:b]`` when the source is an array-like
+    with ``shape`` and ``dtype`` (h5py and zarr arrays); nothing is read whole. Shape,
+    dtype and the number of dimensions come from the source or its first image, so
+    that :func:`check_images` treats it as an array.
+
+    Parameters
+    ----------
+    source : object
+        With ``len(source)`` images.
+    shape : tuple of int, default=None
+        Read each image as ``shape[1:]`` (a reshaped view, see :meth:`reshape`).
+
+    Raises
+    ------
+    TypeError
+        When an image is a tuple (a dataset that returns ``(image, label)``), or not
+        numeric.
+    ValueError
+        When an image has another shape or dtype than the first one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skssl._data import RowSource
+    >>> class Squares:
+    ...     def __len__(self):
+    ...         return 3
+    ...     def __getitem__(self, i):
+    ...         return np.full((2, 2), i, dtype=np.uint8)
+    >>> rows = RowSource(Squares())
+    >>> rows.shape, rows.dtype, rows[np.array([0, 2])][:, 0, 0].tolist()
+    ((3, 2, 2), dtype('uint8'), [0, 2])
+    """
+
+    def __init__(self, source, shape=None):
+        self.source = source
+        n = len(source)
+        self._sliceable = hasattr(source, "shape") and hasattr(source, "dtype")
+        if n == 0:  # check_images says that there are no samples
+            self.shape, self.dtype = (0, 0), np.dtype(np.float32)
+        else:
+            first = self._read(0)
+            self._item_shape, self.dtype = first.shape, first.dtype
+            if first.dtype.kind == "c":
+                raise ValueError("Complex data not supported; pass real-valued images.")
+            if first.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"Images must be numeric (uint8, integer or float), but X[0] has dtype "
+                    f"{first.dtype}."
+                )
+            self.shape = (n, *first.shape) if shape is None else tuple(shape)
+        self.ndim = len(self.shape)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def _read(self, i):
+        item = self.source[i]
+        if isinstance(item, tuple):
+            raise TypeError(
+                f"X[{i}] is a tuple of {len(item)}: skssl reads X[i] as image i. Pass a "
+                "dataset whose items are images alone (e.g. a wrapper returning "
+                "dataset[i][0]) or an array."
+            )
+        if isinstance(item, torch.Tensor):
+            return item.detach().cpu().numpy()
+        return np.asarray(item)
+
+    def __getitem__(self, key):
+        """Images ``key`` (an int, a slice or an array of ints) as a new ndarray."""
+        if isinstance(key, (int, np.integer)):
+            return self[np.array([key])][0]
+        if isinstance(key, slice) and self._sliceable:
+            batch = np.asarray(self.source[key])
+            return batch.reshape(len(batch), *self.shape[1:])
+        rows = range(len(self))[key] if isinstance(key, slice) else np.asarray(key)
+        batch = np.empty((len(rows), *self._item_shape), dtype=self.dtype)
+        for j, i in enumerate(rows):
+            item = self._read(int(i))
+            if item.shape != self._item_shape or item.dtype != self.dtype:
+                raise ValueError(
+                    f"X[{int(i)}] is an image of shape {item.shape} and dtype {item.dtype}, "
+                    f"but X[0] has shape {self._item_shape} and dtype {self.dtype}: every "
+                    "image must have the same shape and dtype."
+                )
+            batch[j] = item
+        return batch.reshape(len(rows), *self.shape[1:])
+
+    def reshape(self, *shape):
+        """The same images read with another shape per image, like ``ndarray.reshape``.
+
+        Parameters
+        ----------
+        *shape : int
+            ``(-1, ...)``: the number of images does not change.
+
+        Returns
+        -------
+        rows : RowSource
+        """
+        if len(shape) == 1 and isinstance(shape[0], tuple):
+            shape = shape[0]
+        item = shape[1:]
+        if shape[0] not in (-1, len(self)) or math.prod(item) != math.prod(self._item_shape):
+            raise ValueError(f"cannot reshape images of shape {self._item_shape} to {item}")
+        view = copy.copy(self)
+        view.shape, view.ndim = (len(self), *item), len(shape)
+        return view
 
 
 _TORCH_INTS = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
@@ -206,7 +339,11 @@ class ImageData:
                 indices = torch.as_tensor(indices, device=self.X.device)
             t = self.X[indices].to(device, non_blocking=True)
         else:
-            t = torch.from_numpy(np.array(self.X[indices], copy=True)).to(device)
+            # A copy: a float32 batch would otherwise be the user's memory, divided in
+            # place below. A RowSource reads into a new array already.
+            rows = self.X[indices]
+            t = torch.from_numpy(rows if isinstance(self.X, RowSource) else np.array(rows))
+            t = t.to(device)
         t = t.to(torch.float32)
         if self.unit_scale:
             t = t.div_(255.0)

@@ -15,7 +15,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, metadata_routing
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -222,6 +222,9 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "checkpoint_every": [Interval(Real, 0, None, closed="neither"), None],
     }
 
+    # transform's `out` is a buffer of one call, not metadata that a Pipeline routes.
+    __metadata_request__transform = {"out": metadata_routing.UNUSED}
+
     # Method-specific sentences appended to a shared parameter's or attribute's entry.
     _parameter_notes: dict = {}
     _attribute_notes: dict = {}
@@ -349,8 +352,10 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Parameters
         ----------
-        X : array-like, memmap or torch.Tensor
-            Images: ``(n, H*W*C)``, ``(n, H, W)`` or ``(n, H, W, C)``.
+        X : array-like, memmap, torch.Tensor or indexable
+            Images: ``(n, H*W*C)``, ``(n, H, W)`` or ``(n, H, W, C)``, read one batch
+            at a time; any object with ``__len__`` and ``__getitem__`` returning one
+            image (a dataset class) is read image by image, never whole.
         y : None
             Ignored: self-supervised.
 
@@ -377,7 +382,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Parameters
         ----------
-        X : array-like, memmap or torch.Tensor
+        X : array-like, memmap, torch.Tensor or indexable
             Images of the same shape as in earlier calls.
         y : None
             Ignored.
@@ -388,25 +393,51 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         return self._fit(X, 1, warm=True, resume=False)
 
-    def transform(self, X):
+    def transform(self, X, out=None):
         """Map images to the trained encoder's features.
 
-        The encoder runs in eval mode, without gradients, batch by batch.
+        The encoder runs in eval mode, without gradients, batch by batch: images are
+        read and converted one batch at a time, and with ``out`` the features go
+        straight into the caller's array, so that a dataset larger than memory is
+        featurised in bounded memory.
 
         Parameters
         ----------
-        X : array-like, memmap or torch.Tensor
-            Images of the shape seen at fit.
+        X : array-like, memmap, torch.Tensor or indexable
+            Images of the shape seen at fit; any object with ``__len__`` and
+            ``__getitem__`` returning one image is read image by image.
+        out : ndarray or memmap of shape (n_samples, n_features_out), dtype float32, \
+                default=None
+            Where to write the features (e.g. ``numpy.lib.format.open_memmap(path,
+            mode="w+", dtype=np.float32, shape=...)``). It is filled batch by batch
+            and returned; a call that fails midway leaves it partly written.
 
         Returns
         -------
         features : ndarray of shape (n_samples, n_features_out), dtype float32
+            ``out`` when given.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_digits
+        >>> from skssl import RotationPretrainer
+        >>> X = load_digits().images[:64]
+        >>> rot = RotationPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1,
+        ...                          random_state=0).fit(X)
+        >>> path = os.path.join(tempfile.mkdtemp(), "features.npy")
+        >>> n_features = len(rot.get_feature_names_out())
+        >>> out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+        ...                                 shape=(len(X), n_features))
+        >>> rot.transform(X, out=out) is out
+        True
         """
         check_is_fitted(self)
         data = self._check_images(X, reset=False)
+        out = self._check_out(out, data)
         device = resolve_device(self.device)
         self.encoder_.to(device, memory_format=memory_format(self.channels_last))
-        out = np.empty((data.n_samples, self.encoder_.num_features), dtype=np.float32)
         with torch.inference_mode(), autocast(device):
             for start in range(0, data.n_samples, self.batch_size):
                 rows = slice(start, start + self.batch_size)
@@ -500,6 +531,38 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return state
 
     # ------------------------------------------------------------------ internals
+    def _check_out(self, out, data):
+        """``out`` checked for :meth:`transform`, or a new float32 array."""
+        shape = (data.n_samples, self._n_features_out)
+        if out is None:
+            return np.empty(shape, dtype=np.float32)
+        if not isinstance(out, np.ndarray):
+            raise TypeError(
+                f"out must be a numpy array or memmap of shape {shape} and dtype float32, "
+                f"got {type(out).__name__}."
+            )
+        if out.shape != shape:
+            raise ValueError(
+                f"out has shape {out.shape}, but {type(self).__name__}.transform writes "
+                f"{shape[0]} rows of {shape[1]} features: allocate out with shape {shape}."
+            )
+        if out.dtype != np.float32:
+            raise ValueError(
+                f"out has dtype {out.dtype}, but the features are float32: allocate out "
+                "with dtype=np.float32."
+            )
+        if not out.flags.writeable:
+            raise ValueError(
+                "out is read-only (a memmap opened with mode='r'?): open it with mode='r+' "
+                "or 'w+'."
+            )
+        if isinstance(data.X, np.ndarray) and np.may_share_memory(out, data.X):
+            raise ValueError(
+                "out shares memory with X: the features would overwrite the images being "
+                "read. Pass another array."
+            )
+        return out
+
     def _check_images(self, X, reset):
         if reset:
             data = check_images(X, self.image_shape, estimator_name=type(self).__name__)
