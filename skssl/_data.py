@@ -25,6 +25,7 @@ import copy
 import math
 import numbers
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -343,7 +344,11 @@ class ImageData:
             # place below. A RowSource reads into a new array already.
             rows = self.X[indices]
             t = torch.from_numpy(rows if isinstance(self.X, RowSource) else np.array(rows))
-            t = t.to(device)
+            if str(device).startswith("cuda"):
+                # From page-locked memory, the copy runs asynchronously (DMA).
+                t = t.pin_memory().to(device, non_blocking=True)
+            else:
+                t = t.to(device)
         t = t.to(torch.float32)
         if self.unit_scale:
             t = t.div_(255.0)
@@ -411,6 +416,63 @@ class ImageData:
                 "Rescale X, e.g. to [0, 1]."
             )
         return low, high
+
+
+def prefetch(load, items, device):
+    """Yield ``(item, load(item))`` for every item, loading the next while the caller works.
+
+    ``load`` runs in one background thread, one item ahead: while the caller computes
+    a step on a batch, the next batch is read (a memmap's pages, a dataset's images),
+    converted to float and normalised. The batches are those that ``load`` returns in
+    order, so results do not change. On CUDA, ``load`` runs on a side stream (with
+    pinned memory, its copies to the GPU are asynchronous) and the caller's stream
+    waits for it; on another device (MPS), loading stays in the caller's thread. Close
+    the generator (``contextlib.closing``) to stop it; a load in flight finishes first.
+
+    Parameters
+    ----------
+    load : callable
+        ``load(item) -> torch.Tensor``, on ``device``.
+    items : sequence
+    device : str
+        Where ``load`` puts the tensors.
+
+    Yields
+    ------
+    item : object
+    batch : torch.Tensor
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl._data import prefetch
+    >>> [(i, int(x)) for i, x in prefetch(lambda i: torch.tensor(i * i), [1, 2, 3], "cpu")]
+    [(1, 1), (2, 4), (3, 9)]
+    """
+    items = list(items)
+    device = str(device)
+    if not (device == "cpu" or device.startswith("cuda")):
+        for item in items:
+            yield item, load(item)
+        return
+    stream = torch.cuda.Stream(device) if device.startswith("cuda") else None
+
+    def work(item):
+        if stream is None:
+            return load(item), None
+        with torch.cuda.stream(stream):
+            return load(item), stream.record_event()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skssl-prefetch") as pool:
+        pending = pool.submit(work, items[0]) if items else None
+        for i, item in enumerate(items):
+            batch, ready = pending.result()
+            pending = pool.submit(work, items[i + 1]) if i + 1 < len(items) else None
+            if ready is not None:
+                current = torch.cuda.current_stream(device)
+                current.wait_event(ready)
+                batch.record_stream(current)  # made on the side stream, used on this one
+            yield item, batch
 
 
 def check_images(X, image_shape=None, *, expected=None, unit_scale=None,

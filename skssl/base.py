@@ -4,6 +4,7 @@ import copy
 import inspect
 import os
 import warnings
+from contextlib import closing
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,7 +21,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._data import check_images, check_scale
+from ._data import check_images, check_scale, prefetch
 from .device import (
     _module_to_cpu,
     _on_cpu,
@@ -438,10 +439,12 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         out = self._check_out(out, data)
         device = resolve_device(self.device)
         self.encoder_.to(device, memory_format=memory_format(self.channels_last))
-        with torch.inference_mode(), autocast(device):
-            for start in range(0, data.n_samples, self.batch_size):
-                rows = slice(start, start + self.batch_size)
-                x = to_memory_format(self._load(data, rows, device), self.channels_last)
+        batches = [slice(start, start + self.batch_size)
+                   for start in range(0, data.n_samples, self.batch_size)]
+        loader = prefetch(lambda rows: self._load(data, rows, device), batches, device)
+        with closing(loader), torch.inference_mode(), autocast(device):
+            for rows, x in loader:
+                x = to_memory_format(x, self.channels_last)
                 out[rows] = self._embed(x).float().cpu().numpy()
         return out
 
@@ -468,9 +471,11 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         net = net.to(device, memory_format=memory_format(self.channels_last)).eval()
         generator = torch.Generator(device=device).manual_seed(0)
         total = 0.0
-        with torch.inference_mode():
-            for rows in split_batches(np.arange(data.n_samples), self.batch_size):
-                x = self._load(data, rows, device, normalize=not self._make_batch_takes_raw)
+        normalize = not self._make_batch_takes_raw
+        loader = prefetch(lambda rows: self._load(data, rows, device, normalize=normalize),
+                          split_batches(np.arange(data.n_samples), self.batch_size), device)
+        with closing(loader), torch.inference_mode():
+            for rows, x in loader:
                 loss, _ = self._train_step(net, x, generator)
                 total += float(loss) * len(rows)
         return -total / data.n_samples

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import persistence
+from ._data import prefetch
 from .device import memory_format
 
 __all__ = ["make_optimizer", "scheduled_learning_rate", "split_batches", "train_epochs"]
@@ -120,8 +121,10 @@ def make_optimizer(name, params, learning_rate, weight_decay):
 def train_epochs(estimator, data, n_epochs, progress=None):
     """Train a pretrainer's network for ``n_epochs`` epochs on ``data``.
 
-    Each step loads a batch of rows (sorted, so that a memmap is read forwards),
-    asks the estimator's ``_train_step`` for the loss, and takes one optimiser step.
+    Each step loads a batch of rows (sorted, so that a memmap is read forwards; the
+    next batch is read and converted in a background thread while the step computes,
+    :func:`skssl._data.prefetch`), asks the estimator's ``_train_step`` for the loss,
+    and takes one optimiser step.
     The optimiser's and the pretext generator's states are kept on the estimator
     between calls, so :meth:`partial_fit` and ``warm_start`` continue where the last
     call ended. Training stops after the step that exceeds ``max_time``. Ctrl-C stops
@@ -186,6 +189,9 @@ def train_epochs(estimator, data, n_epochs, progress=None):
         run["seconds"] = time.perf_counter() - start
         persistence.write_checkpoint(est, est.checkpoint, {**run, "complete": complete})
 
+    def load(rows):
+        return est._load(data, rows, device, normalize=not est._make_batch_takes_raw)
+
     est.interrupted_ = False
     net.train()
     try:
@@ -204,8 +210,12 @@ def train_epochs(estimator, data, n_epochs, progress=None):
                     leave=True,
                 )
                 out_of_time = False
+                # Rows sorted, so that a memmap is read forwards; the next batch is read
+                # and converted while this step computes.
+                loader = prefetch(load, [np.sort(rows) for rows in batches[run["batch"] :]],
+                                  device)
                 try:
-                    for rows in batches[run["batch"] :]:
+                    for rows, x in loader:
                         # Set at every step, so that a restored optimizer state takes the
                         # current learning_rate.
                         lr = scheduled_learning_rate(
@@ -215,8 +225,7 @@ def train_epochs(estimator, data, n_epochs, progress=None):
                         for group in optimizer.param_groups:
                             group["lr"] = lr
                         where = f"epoch {est.n_iter_ + 1}, step {run['batch'] + 1}/{len(batches)}"
-                        _optimizer_step(est, net, optimizer, data, np.sort(rows), generator,
-                                        run["stats"], where)
+                        _optimizer_step(est, net, optimizer, x, generator, run["stats"], where)
                         run["step"] += 1
                         run["batch"] += 1
                         bar.update(len(rows))
@@ -239,6 +248,7 @@ def train_epochs(estimator, data, n_epochs, progress=None):
                 except KeyboardInterrupt:  # raised within a step: by a task, or a 2nd Ctrl-C
                     stop.requested = True
                 finally:
+                    loader.close()
                     bar.close()
                 if run["stats"]["images"]:
                     _record_epoch(est, run["stats"], time.perf_counter() - epoch_start)
@@ -304,8 +314,7 @@ class _StopAfterStep:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _optimizer_step(est, net, optimizer, data, rows, generator, stats, where):
-    x = est._load(data, rows, est.device_, normalize=not est._make_batch_takes_raw)
+def _optimizer_step(est, net, optimizer, x, generator, stats, where):
     loss, record = est._train_step(net, x, generator)
     value = float(loss.detach())
     if not np.isfinite(value):
@@ -322,8 +331,8 @@ def _optimizer_step(est, net, optimizer, data, rows, generator, stats, where):
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    stats["loss"] += value * len(rows)
-    stats["images"] += len(rows)
+    stats["loss"] += value * len(x)
+    stats["images"] += len(x)
     for key, count in record.items():
         stats[key] = stats.get(key, 0) + count
 
