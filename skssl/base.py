@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._data import check_images, check_scale, prefetch
+from ._distributed import replicas
 from .device import (
     _module_to_cpu,
     _on_cpu,
@@ -594,11 +595,11 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         std = torch.as_tensor(self.channel_std_, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
 
-    def _initialize(self, data):
-        """Set the fitted state that a fresh fit starts from."""
+    def _initialize(self, data, ranks):
+        """Set the fitted state that a fresh fit starts from (the same on every rank)."""
         self.image_shape_ = data.image_shape
         self.n_features_in_ = data.n_features
-        self._rng = check_random_state(self.random_state)
+        self._rng = ranks.same_random_state(check_random_state(self.random_state))
         mean, std = data.channel_mean_std()
         self.channel_mean_ = mean.astype(np.float32)
         self.channel_std_ = std.astype(np.float32)
@@ -669,12 +670,15 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         # trained in place by a warm fit.
         before = copy.deepcopy({k: v for k, v in vars(self).items() if k not in params})
         try:
+            ranks = replicas()  # under torchrun, this process's GPU is set first
             progress = read_checkpoint(self, self.checkpoint) if resume else None
             self.device_ = resolve_device(self.device)
             reset = not (warm and hasattr(self, "encoder_"))
             data = self._check_images(X, reset=reset)
+            ranks.check_same_data(data.n_samples, data.image_shape)
+            ranks.check_batch_size(self.batch_size, data.n_samples)
             if reset:
-                self._initialize(data)
+                self._initialize(data, ranks)
             train_epochs(self, data, n_epochs, progress)
         except BaseException:
             # A fit that raises leaves the estimator as it was before the call.

@@ -28,6 +28,8 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._distributed import is_writer
+
 __all__ = ["load", "save"]
 
 _FORMAT = "skssl-model"
@@ -71,6 +73,9 @@ def save(estimator, path):
     training state keeps its random stream). A teacher or descriptor that is a
     user's module cannot be stored. The file is written atomically: a
     temporary file in the same folder, flushed to disk, then renamed over ``path``.
+    In a data-parallel run (``torchrun``), where every rank holds the same model, rank
+    0 alone writes it; the others return without writing (call
+    ``torch.distributed.barrier()`` before another rank reads the file).
 
     Parameters
     ----------
@@ -112,7 +117,8 @@ def save(estimator, path):
             f"got {type(estimator).__module__}.{name}. Use one of them, or pickle at your "
             "own risk."
         )
-    write_checkpoint(estimator, path)
+    if is_writer():
+        write_checkpoint(estimator, path)
 
 
 def load(path, *, encoder=None, task=None, loss=None):

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from . import persistence
 from ._data import prefetch
+from ._distributed import replicas
 from .device import memory_format
 
 __all__ = ["make_optimizer", "scheduled_learning_rate", "split_batches", "train_epochs"]
@@ -135,6 +136,13 @@ def train_epochs(estimator, data, n_epochs, progress=None):
     stands, so that a call resumed from the file continues with the same batches,
     random draws and learning rates.
 
+    In processes launched by ``torchrun`` (or with ``torch.distributed`` initialised),
+    the same loop trains with DistributedDataParallel (:mod:`skssl._distributed`): each
+    global batch of ``batch_size`` images is shared out among the ranks, the whole
+    step runs inside DDP (gradients averaged, batch normalisation on the global batch),
+    the ranks agree after every step on stopping, ``history_`` sums their counts, and
+    rank 0 alone writes the checkpoint.
+
     Parameters
     ----------
     estimator : BasePretrainer
@@ -173,6 +181,10 @@ def train_epochs(estimator, data, n_epochs, progress=None):
         generator.set_state(est._generator_state)
 
     run = _new_call(data.n_samples) if progress is None else dict(progress)
+    ranks = replicas()
+    seed = ranks.generator_seed(est._generator_seed, est.n_iter_, run["step"])
+    if seed is not None:  # another rank: other pretext randomness than rank 0's
+        generator.manual_seed(seed)
     if run["n_samples"] != data.n_samples:
         raise ValueError(
             f"The checkpoint {est.checkpoint} was written during a fit on "
@@ -181,21 +193,23 @@ def train_epochs(estimator, data, n_epochs, progress=None):
         )
     total_steps = n_epochs * len(split_batches(np.arange(data.n_samples), est.batch_size))
     start = time.perf_counter() - run["seconds"]
+    ranks.start(run["seconds"])
     saved = time.perf_counter()
 
     def write_checkpoint(complete=False):
         est._optimizer_state = optimizer.state_dict()
         est._generator_state = generator.get_state()
         run["seconds"] = time.perf_counter() - start
-        persistence.write_checkpoint(est, est.checkpoint, {**run, "complete": complete})
+        if ranks.rank == 0:  # the ranks hold the same model: one file, from one of them
+            persistence.write_checkpoint(est, est.checkpoint, {**run, "complete": complete})
 
-    def load(rows):
-        return est._load(data, rows, device, normalize=not est._make_batch_takes_raw)
+    def load(batch):
+        return est._load(data, batch[1], device, normalize=not est._make_batch_takes_raw)
 
     est.interrupted_ = False
     net.train()
     try:
-        with _StopAfterStep() as stop:
+        with _StopAfterStep() as stop, ranks.wrap(est, net) as step:
             while run["epoch"] < n_epochs:
                 if run["order"] is None:
                     run.update(order=est._rng.permutation(data.n_samples), batch=0,
@@ -206,29 +220,30 @@ def train_epochs(estimator, data, n_epochs, progress=None):
                     total=data.n_samples,
                     initial=sum(len(b) for b in batches[: run["batch"]]),
                     desc=f"{type(est).__name__} epoch {est.n_iter_ + 1}",
-                    disable=not est.verbose,
+                    disable=not est.verbose or ranks.rank != 0,
                     leave=True,
                 )
                 out_of_time = False
-                # Rows sorted, so that a memmap is read forwards; the next batch is read
-                # and converted while this step computes.
-                loader = prefetch(load, [np.sort(rows) for rows in batches[run["batch"] :]],
-                                  device)
+                # This rank's share of every batch, its rows sorted so that a memmap is
+                # read forwards; the next batch is read and converted while a step computes.
+                shares = [(len(rows), ranks.shard(rows)) for rows in batches[run["batch"] :]]
+                loader = prefetch(load, shares, device)
                 try:
-                    for rows, x in loader:
+                    for (size, _), x in loader:
                         # Set at every step, so that a restored optimizer state takes the
                         # current learning_rate.
                         lr = scheduled_learning_rate(
                             est.lr_schedule, est.learning_rate, run["step"], total_steps,
-                            time.perf_counter() - start, est.max_time,
+                            ranks.seconds(time.perf_counter() - start), est.max_time,
                         )
                         for group in optimizer.param_groups:
                             group["lr"] = lr
                         where = f"epoch {est.n_iter_ + 1}, step {run['batch'] + 1}/{len(batches)}"
-                        _optimizer_step(est, net, optimizer, x, generator, run["stats"], where)
+                        _optimizer_step(est, step, optimizer, x, generator, run["stats"], where,
+                                        ranks)
                         run["step"] += 1
                         run["batch"] += 1
-                        bar.update(len(rows))
+                        bar.update(size)
                         now = time.perf_counter()
                         if est.verbose:
                             stats = run["stats"]
@@ -237,6 +252,8 @@ def train_epochs(estimator, data, n_epochs, progress=None):
                                 images_per_s=f"{stats['images'] / (now - epoch_start):.0f}",
                             )
                         out_of_time = est.max_time is not None and now - start >= est.max_time
+                        out_of_time, stop.requested = ranks.agree_to_stop(
+                            out_of_time, stop.requested, now - start)
                         if out_of_time or stop.requested:
                             break
                         if (est.checkpoint_every is not None
@@ -251,7 +268,8 @@ def train_epochs(estimator, data, n_epochs, progress=None):
                     loader.close()
                     bar.close()
                 if run["stats"]["images"]:
-                    _record_epoch(est, run["stats"], time.perf_counter() - epoch_start)
+                    _record_epoch(est, *ranks.sum_stats(run["stats"],
+                                                        time.perf_counter() - epoch_start))
                 run.update(epoch=run["epoch"] + 1, order=None, batch=0, stats=None)
                 ended = out_of_time or stop.requested
                 if est.checkpoint is not None:
@@ -261,6 +279,7 @@ def train_epochs(estimator, data, n_epochs, progress=None):
                     break
         if stop.requested:
             est.interrupted_ = True
+        if stop.requested and ranks.rank == 0:
             warnings.warn(
                 f"{type(est).__name__}: training interrupted by the user (Ctrl-C) after "
                 f"{run['step']} step(s) of this call. The model of the last step is kept "
@@ -314,13 +333,15 @@ class _StopAfterStep:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _optimizer_step(est, net, optimizer, x, generator, stats, where):
-    loss, record = est._train_step(net, x, generator)
+def _optimizer_step(est, step, optimizer, x, generator, stats, where, ranks):
+    loss, record = step(x, generator)
     value = float(loss.detach())
-    if not np.isfinite(value):
+    if not ranks.all_finite(value):  # every rank raises before the gradients' all-reduce
         scale = est.input_scale_
         seen = ("uint8 pixel values" if scale == "uint8"
                 else f"values in [{scale[0]:.3g}, {scale[1]:.3g}]")
+        if np.isfinite(value):
+            value = f"non-finite on another of the {ranks.world_size} processes"
         raise FloatingPointError(
             f"The pretext loss became {value} at {where}, before any optimiser step with "
             f"it. Likely causes: a learning rate too high (learning_rate="

@@ -5,6 +5,7 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._distributed import all_gather_with_grad
 from ..augment import simclr_augment
 from ..base import BasePretrainer
 from ..heads import SimCLRProjectionHead
@@ -22,7 +23,9 @@ class SimCLRPretrainer(BasePretrainer):
     to vectors, and the NT-Xent loss (:class:`skssl.losses.NTXentLoss`) pulls the two
     views of an image together and pushes them away from the ``2B - 2`` other views.
     :meth:`transform` returns the encoder's features, before the head, as the paper
-    recommends (Section 4.2).
+    recommends (Section 4.2). In a data-parallel fit (``torchrun``), the projections of
+    every rank are gathered, with their gradients, so that each view meets the
+    negatives of the whole global batch, as the paper does across TPU cores.
 
     The augmentations run on the whole batch on the training device, driven by the
     loop's seeded generator, on images on the [0, 1] scale: uint8 images are scaled
@@ -213,9 +216,11 @@ class SimCLRPretrainer(BasePretrainer):
         return self._normalize(views), None
 
     def _loss(self, outputs, targets):
+        # In a data-parallel fit, the views of every rank are negatives (a larger
+        # batch of them), with gradients back to the rank that made them.
         z_a, z_b = outputs.float().chunk(2)
-        return NTXentLoss(self.temperature)(z_a, z_b)
+        return NTXentLoss(self.temperature, gather=all_gather_with_grad)(z_a, z_b)
 
     def _count_correct(self, outputs, targets):
-        z_a, z_b = outputs.chunk(2)
+        z_a, z_b = (all_gather_with_grad(z) for z in outputs.chunk(2))
         return round(positive_pair_accuracy(z_a, z_b) * len(outputs)), len(outputs)
