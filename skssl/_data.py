@@ -23,6 +23,7 @@ the data seen at fit.
 
 import copy
 import math
+import mmap
 import numbers
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -473,6 +474,70 @@ def prefetch(load, items, device):
                 current.wait_event(ready)
                 batch.record_stream(current)  # made on the side stream, used on this one
             yield item, batch
+
+
+def page_releaser(array):
+    """A function ``release(stop)`` that drops the memory pages of ``array[:stop]`` from
+    this process, when ``array`` is a shared memmap whose rows are read or written for
+    good.
+
+    A memmap's pages stay mapped in the process once touched, so that streaming a
+    large file through ``transform`` would count all of it in the process's resident
+    memory, although the kernel may reclaim these pages. ``madvise(MADV_DONTNEED)``
+    unmaps them: the data stays in the file and the page cache (written pages are
+    written back), and a later access reads it again. Each call releases the whole
+    pages between the previous ``stop`` and this one. Only for C-contiguous shared
+    mappings (``numpy.memmap`` modes ``"r"``, ``"r+"``, ``"w+"``: a ``"c"`` memmap's
+    changes live in its pages alone) on systems with ``madvise``; otherwise ``release``
+    does nothing.
+
+    Parameters
+    ----------
+    array : ndarray
+
+    Returns
+    -------
+    release : callable
+        ``release(stop) -> int``, the bytes released.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skssl._data import page_releaser
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.npy")
+    >>> X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(4096, 8))
+    >>> X[:] = 1.0
+    >>> release = page_releaser(X)
+    >>> release(2048) > 0, release(2048), float(X.sum())  # the data is still there
+    (True, 0, 32768.0)
+    >>> page_releaser(np.ones((4096, 8)))(4096)  # not a memmap
+    0
+    """
+    mapping, base = None, array
+    while base is not None and mapping is None:
+        if isinstance(base, np.memmap) and base.mode not in ("r", "r+", "w+"):
+            break
+        if isinstance(base, mmap.mmap):
+            mapping = base
+        base = getattr(base, "base", None)
+    if (mapping is None or not hasattr(mapping, "madvise") or not hasattr(mmap, "MADV_DONTNEED")
+            or array.ndim == 0 or not array.flags.c_contiguous):
+        return lambda stop: 0
+    page, row_bytes = mmap.PAGESIZE, array.strides[0]
+    origin = np.frombuffer(mapping, dtype=np.uint8).__array_interface__["data"][0]
+    offset = array.__array_interface__["data"][0] - origin
+    done = [-(-offset // page) * page]  # whole pages only
+
+    def release(stop):
+        last = (offset + min(stop, len(array)) * row_bytes) // page * page
+        if last <= done[0]:
+            return 0
+        mapping.madvise(mmap.MADV_DONTNEED, done[0], last - done[0])
+        released, done[0] = last - done[0], last
+        return released
+
+    return release
 
 
 def check_images(X, image_shape=None, *, expected=None, unit_scale=None,

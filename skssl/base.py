@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._data import check_images, check_scale, prefetch
+from ._data import check_images, check_scale, page_releaser, prefetch
 from ._distributed import replicas
 from .device import (
     _module_to_cpu,
@@ -95,6 +95,14 @@ COMMON_PARAMETERS = (
      "Also save the checkpoint every this many seconds, between two steps (a resumed\n"
      "fit continues from that step); ``None``: at the end of epochs only. Needs\n"
      "``checkpoint``."),
+    ("pooling", '{"mean", "pyramid"}',
+     "How :meth:`transform` pools the encoder's last feature map into one vector per\n"
+     "image. ``\"mean\"``: the global average, ``n_features = num_features``.\n"
+     "``\"pyramid\"``: the global average and the average over each cell of a 2x2\n"
+     "grid, concatenated (a two-level spatial pyramid, Lazebnik et al. 2006), 5x the\n"
+     "features: a linear probe then also knows *where* a feature fired. It needs an\n"
+     "encoder with a ``feature_map`` method (``cnn``, ``resnet18``, the ViTs). Only\n"
+     "the readout changes, not training: it may be set after fit."),
 )
 
 COMMON_ATTRIBUTES = (
@@ -222,6 +230,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "channels_last": ["boolean"],
         "checkpoint": [str, os.PathLike, None],
         "checkpoint_every": [Interval(Real, 0, None, closed="neither"), None],
+        "pooling": [StrOptions({"mean", "pyramid"})],
     }
 
     # transform's `out` is a buffer of one call, not metadata that a Pipeline routes.
@@ -240,6 +249,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
+        pooling="mean",
     ):
         self.encoder = encoder
         self.encoder_kwargs = encoder_kwargs
@@ -258,6 +268,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.channels_last = channels_last
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
+        self.pooling = pooling
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -339,7 +350,24 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _embed(self, x):
         """Features of a batch of normalised, prepared whole images."""
-        return self.encoder_(x)
+        return self._encode(x)
+
+    def _encode(self, x):
+        """The encoder's features of ``x``, pooled as ``pooling`` says."""
+        if self.pooling == "mean":
+            return self.encoder_(x)
+        self._check_pooling()
+        maps = self.encoder_.feature_map(x)
+        cells = torch.nn.functional.adaptive_avg_pool2d(maps, 2)
+        return torch.cat([maps.mean((2, 3)), cells.flatten(1)], dim=1)
+
+    def _check_pooling(self):
+        if self.pooling == "pyramid" and not callable(getattr(self.encoder_, "feature_map", None)):
+            raise ValueError(
+                f'pooling="pyramid" pools the encoder\'s last feature map, but the '
+                f"{type(self.encoder_).__name__} encoder has no feature_map method: use "
+                'pooling="mean", or give the module a feature_map(x) -> (B, F, h, w).'
+            )
 
     # ------------------------------------------------------------------ sklearn API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -401,7 +429,9 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         The encoder runs in eval mode, without gradients, batch by batch: images are
         read and converted one batch at a time, and with ``out`` the features go
         straight into the caller's array, so that a dataset larger than memory is
-        featurised in bounded memory.
+        featurised in bounded memory. The pages of memmaps (``X`` and ``out``) are
+        released from the process once their rows are done (Linux), so that its
+        resident memory does not grow with the files.
 
         Parameters
         ----------
@@ -443,10 +473,14 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         batches = [slice(start, start + self.batch_size)
                    for start in range(0, data.n_samples, self.batch_size)]
         loader = prefetch(lambda rows: self._load(data, rows, device), batches, device)
+        # Rows done are done for good: a memmap's pages leave the resident memory.
+        releasers = [page_releaser(a) for a in (out, data.X) if isinstance(a, np.ndarray)]
         with closing(loader), torch.inference_mode(), autocast(device):
             for rows, x in loader:
                 x = to_memory_format(x, self.channels_last)
                 out[rows] = self._embed(x).float().cpu().numpy()
+                for release in releasers:
+                    release(rows.stop)
         return out
 
     def score(self, X, y=None):
@@ -522,7 +556,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     @property
     def _n_features_out(self):
-        return self.encoder_.num_features
+        return self.encoder_.num_features * (5 if self.pooling == "pyramid" else 1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -618,6 +652,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self._generator_seed = int(self._rng.randint(2**31 - 1))
         self._fit_method_state(data, self._rng)
         self._build_modules(init_seed)
+        self._check_pooling()
         self._generator_state = None
         self._optimizer_state = None
         self.loss_curve_ = []

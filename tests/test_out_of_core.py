@@ -1,13 +1,16 @@
 """Out of core both ways: fit and transform read memmaps and indexable datasets batch by
 batch, never whole, and ``transform(X, out=...)`` writes into the caller's array."""
 
+import copy
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
 
 from skssl import RotationPretrainer, SimCLRPretrainer, VisualBoW
-from skssl._data import RowSource
+from skssl._data import RowSource, page_releaser
 
 TINY = dict(encoder_kwargs={"channels": (4,)}, max_epochs=1, batch_size=32, device="cpu",
             random_state=0)
@@ -157,3 +160,37 @@ def test_row_source_reshape():
     np.testing.assert_array_equal(rows[np.array([3, 5])], X[[3, 5]].reshape(2, 64))
     with pytest.raises(ValueError, match="cannot reshape"):
         RowSource(Dataset(X)).reshape(-1, 65)
+
+
+def _rss_file_mb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("RssFile"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc")
+def test_transform_releases_memmap_pages(rotation, tmp_path):
+    n = 200_000  # 12.8 MB of 8x8 images, 3.2 MB of features
+    X_big = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8,
+                                      shape=(n, 8, 8))
+    X_big[:] = np.resize(X, (n, 8, 8))
+    X_big.flush()
+    del X_big
+    images = np.load(tmp_path / "x.npy", mmap_mode="r")
+    out = np.lib.format.open_memmap(tmp_path / "f.npy", mode="w+", dtype=np.float32,
+                                    shape=(n, 4))
+    est = copy.deepcopy(rotation).set_params(batch_size=4096)
+    est.transform(images[:256], out=out[:256])  # warm up
+    before = _rss_file_mb()
+    est.transform(images, out=out)
+    assert _rss_file_mb() - before < 4  # without releasing the pages: 16 MB
+    np.testing.assert_array_equal(out[: len(X)], rotation.transform(X))
+
+
+def test_page_releaser_only_of_shared_memmaps(tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((4096, 8), np.float32))
+    assert page_releaser(np.load(tmp_path / "x.npy", mmap_mode="r"))(4096) > 0
+    private = np.load(tmp_path / "x.npy", mmap_mode="c")
+    private[:] = 2.0
+    assert page_releaser(private)(4096) == 0  # its changes live in its pages
+    assert float(private.sum()) == 2.0 * private.size
+    assert page_releaser(np.ones((4096, 8)))(4096) == 0
