@@ -33,7 +33,7 @@ ESTIMATORS = {
     # pinned before the defaults became the measured recipe: the old defaults, explicitly
     "simclr": lambda: skssl.SimCLRPretrainer(
         crop_scale=(0.08, 1.0), view_size=None, learning_rate=1e-3, lr_schedule="constant",
-        **COMMON,
+        pooling="mean", **COMMON,
     ),
     "intruder": lambda: skssl.IntruderPretrainer(**COMMON),
     "custom": lambda: skssl.PretextPretrainer(mirror_task, n_outputs=2, **COMMON),

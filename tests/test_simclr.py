@@ -40,7 +40,7 @@ def test_loss_falls_on_fashion_mnist():
     assert last["pretext_accuracy"] > max(first["pretext_accuracy"], 5 / 127)
     assert last["inputs_per_s"] == pytest.approx(2 * last["images_per_s"])
     assert isinstance(est.head_, SimCLRProjectionHead)
-    assert est.transform(X[:10]).shape == (10, 32)
+    assert est.transform(X[:10]).shape == (10, 5 * 32)  # pyramid: image + 4 cells
 
 
 def test_same_random_state_same_features(digits):
@@ -71,7 +71,7 @@ def test_smaller_views(digits):
     inputs, _ = est.pretext_batch(X[:5])
     assert inputs.shape == (10, 1, 6, 6)
     assert est.history_[0]["inputs_per_s"] > 0
-    assert est.transform(X).shape == (len(X), 16)
+    assert est.transform(X).shape == (len(X), 5 * 16)  # pyramid pooling: 1 + 4 cells
     # the cached augmentation follows a change of parameters
     inputs, _ = est.set_params(view_size=(4, 5)).pretext_batch(X[:5])
     assert inputs.shape == (10, 1, 4, 5)
@@ -108,7 +108,7 @@ def test_rgb_images_with_blur():
     est = SimCLRPretrainer(max_epochs=1, blur=True, random_state=0, **FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # uint8 images need no rescaling
-        assert est.fit_transform(X).shape == (40, 16)
+        assert est.fit_transform(X).shape == (40, 5 * 16)
     inputs, _ = est.pretext_batch(X[:4])
     assert inputs.shape == (8, 3, 12, 12)
 

@@ -147,7 +147,8 @@ class BoWPretrainer(BasePretrainer):
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
-        teacher=None, n_words=256, targets="soft", crop_scale=(0.2, 1.0), jitter_strength=0.5,
+        pooling="mean", teacher=None, n_words=256, targets="soft", crop_scale=(0.2, 1.0),
+        jitter_strength=0.5,
     ):
         self._set_params(locals())
 

@@ -135,7 +135,7 @@ class ContextPretrainer(BasePretrainer):
         max_time=None, batch_size=512, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
-        patch_size=None, gap=None, jitter=None, color_guard="jitter",
+        pooling="mean", patch_size=None, gap=None, jitter=None, color_guard="jitter",
     ):
         self._set_params(locals())
 
@@ -171,4 +171,4 @@ class ContextPretrainer(BasePretrainer):
         return normalize_patches(pairs), targets
 
     def _embed(self, x):
-        return self.encoder_(normalize_patches(x))
+        return self._encode(normalize_patches(x))

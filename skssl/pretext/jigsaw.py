@@ -141,7 +141,7 @@ class JigsawPretrainer(BasePretrainer):
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
-        grid=3, n_permutations=100, grayscale_p=0.3, channel_shift=None,
+        pooling="mean", grid=3, n_permutations=100, grayscale_p=0.3, channel_shift=None,
     ):
         self._set_params(locals())
 
@@ -180,4 +180,4 @@ class JigsawPretrainer(BasePretrainer):
         return shuffle_tiles(tiles, self.permutations_, generator=generator)
 
     def _embed(self, x):
-        return self.encoder_(normalize_patches(x))
+        return self._encode(normalize_patches(x))

@@ -133,7 +133,7 @@ class MAEPretrainer(BasePretrainer):
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
-        mask_ratio=0.75, norm_pix_loss=True, decoder_dim=128, decoder_depth=2,
+        pooling="mean", mask_ratio=0.75, norm_pix_loss=True, decoder_dim=128, decoder_depth=2,
         decoder_heads=4,
     ):
         self._set_params(locals())

@@ -98,8 +98,8 @@ class SimCLRPretrainer(BasePretrainer):
     >>> # 8x8 digits lose too much in crops of 8 % of the image: keep at least half
     >>> simclr = SimCLRPretrainer(encoder_kwargs={"channels": (8, 16)}, crop_scale=0.5,
     ...                           max_epochs=5, batch_size=50, random_state=0)
-    >>> simclr.fit_transform(X).shape
-    (200, 16)
+    >>> simclr.fit_transform(X).shape  # 16 features, pooled over the image and 4 cells
+    (200, 80)
     >>> simclr.loss_curve_[-1] < simclr.loss_curve_[0]
     True
     """
@@ -124,6 +124,10 @@ class SimCLRPretrainer(BasePretrainer):
         "batch_size": "Each image gives 2 views; more images mean more negatives.",
         "learning_rate": "2e-3 with the cosine decay won our benchmarks (1e-3 for the others).",
         "lr_schedule": "The paper decays with a cosine; so does ours by default.",
+        "pooling": (
+            '``"pyramid"`` by default: on Fashion-MNIST after 300 s of fit, a linear probe\n'
+            "of 0.908 against 0.879 with the mean (the untrained encoder: 0.866 and 0.804)."
+        ),
     }
     _attribute_notes = {
         "history_": (
@@ -139,7 +143,7 @@ class SimCLRPretrainer(BasePretrainer):
         max_time=None, batch_size=256, learning_rate=2e-3, lr_schedule="cosine",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
-        projection_dim=128, hidden_dim=512, temperature=0.5, crop_scale=0.2,
+        pooling="pyramid", projection_dim=128, hidden_dim=512, temperature=0.5, crop_scale=0.2,
         jitter_strength=0.5, grayscale_p=0.2, blur=False, view_size="auto",
     ):
         self._set_params(locals())

@@ -1,0 +1,67 @@
+"""pooling="pyramid": the readout of transform, for every encoder with a feature map."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+import skssl
+from skssl import ContextPretrainer, RotationPretrainer, SimCLRPretrainer
+
+X = (load_digits().images[:64] / 16).astype(np.float32)
+SMALL = dict(encoder_kwargs={"channels": (4, 8)}, max_epochs=1, batch_size=32, device="cpu",
+             random_state=0)
+
+
+def test_pyramid_is_the_mean_and_four_cells():
+    est = RotationPretrainer(**SMALL).fit(X)
+    mean = est.transform(X)
+    pyramid = est.set_params(pooling="pyramid").transform(X)  # a readout: no refit
+    assert mean.shape == (64, 8) and pyramid.shape == (64, 5 * 8)
+    np.testing.assert_allclose(pyramid[:, :8], mean, rtol=1e-5, atol=1e-6)
+    # each cell of the 2x2 grid, by hand, on the encoder's last feature map
+    x = (torch.from_numpy(X[:3])[:, None] - float(est.channel_mean_[0])) / float(
+        est.channel_std_[0])
+    with torch.no_grad():
+        maps = est.encoder_.eval().feature_map(x)  # (3, 8, 4, 4) on 8x8 digits
+    top_left = maps[:, :, :2, :2].mean((2, 3)).numpy()
+    cells = pyramid[:3, 8:].reshape(3, 8, 2, 2)
+    np.testing.assert_allclose(cells[:, :, 0, 0], top_left, rtol=1e-4, atol=1e-5)
+    assert est.get_feature_names_out().shape == (40,)
+
+
+def test_patch_methods_and_simclr_default():
+    X16 = X.repeat(2, axis=1).repeat(2, axis=2)  # context needs 15x15 pixels at least
+    context = ContextPretrainer(pooling="pyramid", **SMALL).fit(X16)
+    assert context.transform(X16[:5]).shape == (5, 40)
+    simclr = SimCLRPretrainer(**SMALL)
+    assert simclr.pooling == "pyramid"
+    assert simclr.fit(X).transform(X[:5]).shape == (5, 40)
+
+
+def test_pyramid_round_trips_through_save(tmp_path):
+    est = RotationPretrainer(pooling="pyramid", **SMALL).fit(X)
+    skssl.save(est, tmp_path / "model")
+    np.testing.assert_array_equal(skssl.load(tmp_path / "model").transform(X), est.transform(X))
+
+
+class NoMap(nn.Module):
+    num_features = 8
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 8))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_pyramid_needs_a_feature_map():
+    est = RotationPretrainer(encoder=NoMap, pooling="pyramid", max_epochs=1, device="cpu")
+    with pytest.raises(ValueError, match='pooling="pyramid".*no feature_map'):
+        est.fit(X)
+    assert not hasattr(est, "encoder_")  # a failed fit leaves the estimator as it was
+    fitted = RotationPretrainer(encoder=NoMap, max_epochs=1, device="cpu").fit(X)
+    with pytest.raises(ValueError, match="no feature_map"):
+        fitted.set_params(pooling="pyramid").transform(X)
