@@ -33,6 +33,7 @@ from .device import (
 )
 from .encoders import build_encoder, check_encoder_takes
 from .heads import PretextNet
+from .ops import pool_regions, pyramid_regions
 from .persistence import read_checkpoint
 from .training import split_batches, train_epochs
 
@@ -98,11 +99,12 @@ COMMON_PARAMETERS = (
     ("pooling", '{"mean", "pyramid"}',
      "How :meth:`transform` pools the encoder's last feature map into one vector per\n"
      "image. ``\"mean\"``: the global average, ``n_features = num_features``.\n"
-     "``\"pyramid\"``: the global average and the average over each cell of a 2x2\n"
-     "grid, concatenated (a two-level spatial pyramid, Lazebnik et al. 2006), 5x the\n"
-     "features: a linear probe then also knows *where* a feature fired. It needs an\n"
-     "encoder with a ``feature_map`` method (``cnn``, ``resnet18``, the ViTs). Only\n"
-     "the readout changes, not training: it may be set after fit."),
+     "``\"pyramid\"``: the global average, then the average over each cell of a 2x2\n"
+     "grid (:func:`skssl.ops.pyramid_regions`; a two-level spatial pyramid, Lazebnik et\n"
+     "al. 2006), concatenated: 5x the features, and a linear probe also knows *where*\n"
+     "a feature fired. It needs an encoder with a ``feature_map`` method (``cnn``,\n"
+     "``resnet18``, the ViTs). Only the readout changes, not training: it may be set\n"
+     "after fit."),
 )
 
 COMMON_ATTRIBUTES = (
@@ -357,9 +359,9 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if self.pooling == "mean":
             return self.encoder_(x)
         self._check_pooling()
-        maps = self.encoder_.feature_map(x)
-        cells = torch.nn.functional.adaptive_avg_pool2d(maps, 2)
-        return torch.cat([maps.mean((2, 3)), cells.flatten(1)], dim=1)
+        maps = self.encoder_.feature_map(x)  # (B, F, h, w)
+        regions = pyramid_regions(tuple(maps.shape[-2:]), (1, 2))
+        return pool_regions(maps.flatten(2).transpose(1, 2), regions, "mean").flatten(1)
 
     def _check_pooling(self):
         if self.pooling == "pyramid" and not callable(getattr(self.encoder_, "feature_map", None)):

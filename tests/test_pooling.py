@@ -26,8 +26,10 @@ def test_pyramid_is_the_mean_and_four_cells():
     with torch.no_grad():
         maps = est.encoder_.eval().feature_map(x)  # (3, 8, 4, 4) on 8x8 digits
     top_left = maps[:, :, :2, :2].mean((2, 3)).numpy()
-    cells = pyramid[:3, 8:].reshape(3, 8, 2, 2)
-    np.testing.assert_allclose(cells[:, :, 0, 0], top_left, rtol=1e-4, atol=1e-5)
+    bottom_right = maps[:, :, 2:, 2:].mean((2, 3)).numpy()
+    cells = pyramid[:3, 8:].reshape(3, 4, 8)  # region-major: 4 cells of 8 features
+    np.testing.assert_allclose(cells[:, 0], top_left, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(cells[:, 3], bottom_right, rtol=1e-4, atol=1e-5)
     assert est.get_feature_names_out().shape == (40,)
 
 

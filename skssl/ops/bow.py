@@ -258,13 +258,16 @@ def pyramid_regions(grid, levels):
 def pool_regions(codes, regions, pooling="sum"):
     """Pool the codes of each image over each region: one histogram per region.
 
+    With ``pooling="mean"``, the average of each region's codes: a spatial pyramid of
+    features rather than of words (the ``pooling="pyramid"`` of the pretrainers).
+
     Parameters
     ----------
     codes : torch.Tensor of shape (B, L, K)
         The codes of the ``L`` locations of each image, row-major.
     regions : torch.Tensor of shape (L, R)
         From :func:`pyramid_regions`.
-    pooling : {"sum", "max"}, default="sum"
+    pooling : {"sum", "max", "mean"}, default="sum"
 
     Returns
     -------
@@ -279,10 +282,14 @@ def pool_regions(codes, regions, pooling="sum"):
     [[[1.0, 2.0], [1.0, 1.0], [0.0, 1.0]]]
     >>> pool_regions(codes, pyramid_regions((1, 2), (1,)), "max").tolist()
     [[[1.0, 1.0]]]
+    >>> pool_regions(codes, pyramid_regions((1, 2), (1,)), "mean").tolist()
+    [[[0.5, 1.0]]]
     """
     regions = regions.to(codes.device, codes.dtype)
     if pooling == "sum":
         return regions.T @ codes
+    if pooling == "mean":
+        return (regions / regions.sum(0)).T @ codes
     if pooling != "max":
-        raise ValueError(f'pooling must be "sum" or "max", got {pooling!r}.')
+        raise ValueError(f'pooling must be "sum", "max" or "mean", got {pooling!r}.')
     return torch.stack([codes[:, mask.bool()].amax(dim=1) for mask in regions.T], dim=1)
