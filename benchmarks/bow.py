@@ -18,7 +18,9 @@ Examples::
         --json benchmarks/results/bow.json
     python benchmarks/fashion_mnist.py --markdown benchmarks/results/bow.json
 
-A pilot on subsets: ``--n-train 10000 --n-probe 10000 --n-test 5000``.
+Rows are merged into the ``--json`` file by name, each with its ``meta`` (commit, CPU,
+threads, torch, date; ``records.py``). A pilot on subsets: ``--n-train 10000 --n-probe
+10000 --n-test 5000``.
 """
 
 import argparse
@@ -26,6 +28,7 @@ import json
 import time
 from pathlib import Path
 
+import records
 import torch
 from fashion_mnist import markdown, probe, random_init_features
 from sklearn.frozen import FrozenEstimator
@@ -118,6 +121,7 @@ def main(argv=None):
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    meta = records.run_meta()  # the code imported now is the code measured
     X, y = load_fashion_mnist(subset="train", return_X_y=True)
     X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
     data = (X[: args.n_train], X[: args.n_probe], y[: args.n_probe], X_test[: args.n_test],
@@ -131,9 +135,7 @@ def main(argv=None):
             print(json.dumps({row: r}), flush=True)
         results.update(rows)
     if args.json:
-        merged = json.loads(args.json.read_text()) if args.json.exists() else {}
-        merged.update(results)
-        args.json.write_text(json.dumps(merged, indent=1) + "\n")
+        results = records.merge(args.json, results, meta)
     print(markdown(results))
 
 

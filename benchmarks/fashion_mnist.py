@@ -19,8 +19,11 @@ Examples::
         --n-train 5000 --epochs 1 --json benchmarks/results.json
     python benchmarks/fashion_mnist.py --markdown benchmarks/results.json
 
-Results are merged into the JSON file by row name, so rows can be run separately;
-``--markdown`` prints the README table from that file.
+Results are merged into the JSON file by row name, so rows can be run separately, and
+each row records where and when it was measured (``meta``: commit, CPU, threads, torch,
+date; ``records.py``). ``--markdown`` prints the README table of one or more files: the
+CPU, threads and torch version in a line above it when every row shares them (a column
+otherwise), and the date and commit of each row.
 """
 
 import argparse
@@ -29,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import records
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
@@ -211,14 +215,27 @@ COLUMNS = [
 
 
 def markdown(results):
+    """The README table of ``results`` (name -> row): accuracies, speeds, and the date
+    and commit of each row; CPU, threads or torch get a column when rows differ."""
+    columns = list(COLUMNS)
+    columns += [(f"meta.{key}", title) for key, title in records.machine_columns(results)]
+    columns.append(("measured", "date, commit"))
     lines = [
-        "| " + " | ".join(title for _, title in COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
+        "| " + " | ".join(title for _, title in columns) + " |",
+        "|" + "---|" * len(columns),
     ]
     for row, r in results.items():
+        meta = r.get("meta") or {}
         cells = []
-        for key, _ in COLUMNS:
-            v = row if key == "row" else r.get(key)
+        for key, _ in columns:
+            if key == "row":
+                v = row
+            elif key == "measured":
+                v = " ".join(str(meta[k]) for k in ("date", "commit") if meta.get(k)) or None
+            elif key.startswith("meta."):
+                v = records.machine_value(meta, key[len("meta."):])
+            else:
+                v = r.get(key)
             if v is None:
                 cells.append("–")
             elif key in ("linear_acc", "knn_acc", "mlp_acc"):
@@ -265,9 +282,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.markdown:
-        results = {}
-        for path in args.markdown:
-            results.update(json.loads(path.read_text()))
+        results = records.load(args.markdown)
+        line = records.machine_line(results)
+        if line:
+            print(f"All rows: {line}.\n")
         print(markdown(results))
         return
     unknown = set(args.methods) - {"raw", "random", *METHODS}
@@ -277,6 +295,7 @@ def main(argv=None):
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    meta = records.run_meta()  # the code imported now is the code measured
     X_train, y_train = load_fashion_mnist(subset="train", return_X_y=True)
     X_fit = X_train[: args.n_train]
     X_train, y_train = X_train[: args.n_probe], y_train[: args.n_probe]
@@ -313,9 +332,7 @@ def main(argv=None):
         results[row] = r
 
     if args.json:
-        merged = json.loads(args.json.read_text()) if args.json.exists() else {}
-        merged.update(results)
-        args.json.write_text(json.dumps(merged, indent=1) + "\n")
+        results = records.merge(args.json, results, meta)
     print(markdown(results))
 
 

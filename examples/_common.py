@@ -47,8 +47,11 @@ QUICK_TRAIN, QUICK_TEST = 512, 500
 LABEL_COUNTS = {True: (5, 20), False: (10, 100, 1000)}
 
 
-def parse_args(name, doc, argv=None, max_time=120.0):
-    """The options every example takes; ``--out`` defaults to ``examples/figures/<name>.png``."""
+def parse_args(name, doc, argv=None, max_time=120.0, n_show=4, extra=None):
+    """The options every example takes; ``--out`` defaults to ``examples/figures/<name>.png``.
+
+    ``extra(parser)`` adds a script's own options.
+    """
     parser = argparse.ArgumentParser(
         description=doc.strip().split("\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -62,9 +65,12 @@ def parse_args(name, doc, argv=None, max_time=120.0):
                         help="seconds of pretraining (default %(default)s)")
     parser.add_argument("--n-train", type=int, default=None,
                         help="training images to pretrain on (default: all)")
-    parser.add_argument("--n-show", type=int, default=4, help="test images drawn")
+    parser.add_argument("--n-show", type=int, default=n_show,
+                        help="test images drawn (default %(default)s)")
     parser.add_argument("--out", type=Path, default=FIGURES / f"{name}.png",
                         help="where to save the figure (default %(default)s)")
+    if extra is not None:
+        extra(parser)
     return parser.parse_args(argv)
 
 
