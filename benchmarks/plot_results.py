@@ -48,9 +48,10 @@ def label(name, row=None):
     """A short label: "SimCLR [CNN], 900 s" with the row's parameters on a second line."""
     if name == "raw pixels":
         return "raw pixels"
-    if name.startswith("random-init"):
-        encoder = name.split("[", 1)[1].rstrip("]")
-        return f"untrained {ENCODERS.get(encoder, encoder)}"
+    untrained = re.match(r"^random-init \[(?P<encoder>[^\]]+)\](?P<rest>.*)$", name)
+    if untrained:
+        encoder, rest = untrained["encoder"], untrained["rest"].strip(", ")
+        return f"untrained {ENCODERS.get(encoder, encoder)}" + (f"\n{rest}" if rest else "")
     bow = re.match(r"^bow \[(?P<encoder>[^\]]+)\](?P<params>[^:]*), teacher: "
                    r"(?P<teacher>\S+) .*?, (?P<tbudget>[^,;]+); (?P<budget>.+)$", name)
     if bow:
@@ -67,7 +68,8 @@ def label(name, row=None):
         text += f", {row['fit_transform_seconds']:.0f} s"  # VisualBoW: fit and transform
     if int(match["n"]) != 60000:
         text += f" on {int(match['n']):,} images"
-    details = match["params"].lstrip(", ") + match["rest"]
+    details = ", ".join(part.strip(", ") for part in (match["params"], match["rest"])
+                        if part.strip(", "))
     return text + (f"\n{details}" if details else "")
 
 
