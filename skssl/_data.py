@@ -337,6 +337,9 @@ class ImageData:
         """
         H, W, C = self.image_shape
         if _is_tensor(self.X):
+            if self.X.is_cuda:  # on prefetch's side stream: after the work that made X
+                side = torch.cuda.current_stream(self.X.device)
+                side.wait_stream(torch.cuda.default_stream(self.X.device))
             if not isinstance(indices, slice):
                 indices = torch.as_tensor(indices, device=self.X.device)
             t = self.X[indices].to(device, non_blocking=True)
