@@ -44,6 +44,7 @@ import skssl
 from skssl.datasets import load_fashion_mnist
 from skssl.device import to_memory_format
 from skssl.encoders import build_encoder, make_encoder
+from skssl.ops import pool_regions, pyramid_regions
 
 METHODS = {
     "rotation": skssl.RotationPretrainer,
@@ -137,15 +138,24 @@ def bare_forward_images_per_s(encoder, images, n_steps):
     return images.shape[0] / _time_steps(step, n_steps)
 
 
-def random_init_features(encoder_name, encoder_kwargs, X, mean, std, seed=0, batch_size=512):
-    """Features of an untrained encoder (eval mode), on images normalised like a fit."""
+def random_init_features(encoder_name, encoder_kwargs, X, mean, std, seed=0, batch_size=512,
+                         pooling="mean"):
+    """Features of an untrained encoder (eval mode), on images normalised like a fit,
+    pooled as the pretrainers' ``pooling`` parameter says."""
     torch.manual_seed(seed)
     encoder = make_encoder(encoder_name, 1, X.shape[1:3], **encoder_kwargs).eval()
     out = []
     with torch.inference_mode():
         for start in range(0, len(X), batch_size):
             x = torch.from_numpy(X[start : start + batch_size]).float().div_(255)[:, None]
-            out.append(encoder((x - mean) / std).numpy())
+            x = (x - mean) / std
+            if pooling == "mean":
+                out.append(encoder(x).numpy())
+                continue
+            maps = encoder.feature_map(x)  # pooling="pyramid", as BasePretrainer does
+            regions = pyramid_regions(tuple(maps.shape[-2:]), (1, 2))
+            codes = maps.flatten(2).transpose(1, 2)
+            out.append(pool_regions(codes, regions, "mean").flatten(1).numpy())
     return np.concatenate(out)
 
 
@@ -310,12 +320,12 @@ def main(argv=None):
             r = probe(X_train.reshape(len(X_train), -1) / 255.0, y_train,
                       X_test.reshape(len(X_test), -1) / 255.0, y_test, args.mlp_probe)
         elif method == "random":
-            row = f"random-init {suffix}"
+            pooling = args.params.get("pooling", "mean")
+            row = f"random-init {suffix}" + ("" if pooling == "mean" else f", pooling={pooling}")
             mean, std = X_train.mean() / 255.0, X_train.std() / 255.0
-            r = probe(random_init_features(args.encoder, encoder_kwargs, X_train, mean, std),
-                      y_train,
-                      random_init_features(args.encoder, encoder_kwargs, X_test, mean, std),
-                      y_test, args.mlp_probe)
+            features = [random_init_features(args.encoder, encoder_kwargs, X, mean, std,
+                                             pooling=pooling) for X in (X_train, X_test)]
+            r = probe(features[0], y_train, features[1], y_test, args.mlp_probe)
         else:
             budget = f"{args.epochs} ep" if args.max_time is None else f"{args.max_time:.0f} s"
             params = "".join(f", {k}={v}" for k, v in args.params.items())
