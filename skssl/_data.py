@@ -364,8 +364,14 @@ class ImageData:
         for start in range(0, self.n_samples, step):
             yield slice(start, min(start + step, self.n_samples))
 
-    def channel_mean_std(self):
+    def channel_mean_std(self, ranks=None):
         """Per-channel mean and standard deviation, in one streaming float64 pass.
+
+        Parameters
+        ----------
+        ranks : skssl._distributed.Replicas, default=None
+            Processes that share the pass: each reads every ``world_size``-th chunk
+            of rows, and their sums are added up.
 
         Returns
         -------
@@ -375,10 +381,15 @@ class ImageData:
         C = self.image_shape[2]
         total = np.zeros(C)
         total_sq = np.zeros(C)
-        for rows in self.chunks():
+        chunks = list(self.chunks())
+        if ranks is not None:
+            chunks = chunks[ranks.rank :: ranks.world_size]
+        for rows in chunks:
             x = self.batch(rows, "cpu").to(torch.float64)
             total += x.sum(dim=(0, 2, 3)).numpy()
             total_sq += (x * x).sum(dim=(0, 2, 3)).numpy()
+        if ranks is not None:
+            total, total_sq = np.split(np.asarray(ranks.sum([*total, *total_sq])), 2)
         count = self.n_samples * self.image_shape[0] * self.image_shape[1]
         mean = total / count
         std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))

@@ -126,6 +126,12 @@ class Replicas:
         dist.all_reduce(t, op=op, group=self.group)
         return t.cpu().tolist()
 
+    def sum(self, values):
+        """``values`` (floats) summed over ranks, in float64."""
+        if not self.distributed:
+            return list(values)
+        return self._reduce(list(values), dist.ReduceOp.SUM)
+
     def check_same_data(self, n_samples, image_shape):
         """Raise a ValueError on every rank unless all ranks got images of the same shape."""
         if not self.distributed:

@@ -636,7 +636,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.image_shape_ = data.image_shape
         self.n_features_in_ = data.n_features
         self._rng = ranks.same_random_state(check_random_state(self.random_state))
-        mean, std = data.channel_mean_std()
+        mean, std = data.channel_mean_std(ranks)  # each rank reads its share of the rows
         self.channel_mean_ = mean.astype(np.float32)
         self.channel_std_ = std.astype(np.float32)
         self.input_scale_ = "uint8" if data.unit_scale else tuple(data.value_range())
