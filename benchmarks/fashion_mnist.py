@@ -235,6 +235,8 @@ def markdown(results):
         "|" + "---|" * len(columns),
     ]
     for row, r in results.items():
+        if "linear_acc" not in r:  # not a protocol row (e.g. vs_lightly.py's speed runs)
+            continue
         meta = r.get("meta") or {}
         cells = []
         for key, _ in columns:

@@ -115,7 +115,7 @@ def gallery(fitted, X, data, n_train, quick):
     budget = (f"quick mode: tiny encoders, one epoch on {n_train} images" if quick
               else f"each fitted briefly on {n_train:,} {data.name} training images "
                    "without their labels, drawn on test images")
-    fig.suptitle(f"What each pretrainer's network sees, and must predict ({budget})",
+    fig.suptitle(f"What each pretrainer's network sees, and must predict\n({budget})",
                  fontsize="large")
     return fig
 
