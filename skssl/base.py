@@ -360,6 +360,9 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return self.encoder_(x)
         self._check_pooling()
         maps = self.encoder_.feature_map(x)  # (B, F, h, w)
+        h, w = maps.shape[-2:]
+        if min(h, w) < 2:  # repeat a single row or column: 4 cells, the same mean
+            maps = torch.nn.functional.interpolate(maps, size=(max(h, 2), max(w, 2)))
         regions = pyramid_regions(tuple(maps.shape[-2:]), (1, 2))
         return pool_regions(maps.flatten(2).transpose(1, 2), regions, "mean").flatten(1)
 

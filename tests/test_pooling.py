@@ -67,3 +67,13 @@ def test_pyramid_needs_a_feature_map():
     fitted = RotationPretrainer(encoder=NoMap, max_epochs=1, device="cpu").fit(X)
     with pytest.raises(ValueError, match="no feature_map"):
         fitted.set_params(pooling="pyramid").transform(X)
+
+
+def test_pyramid_on_a_one_row_feature_map():
+    # 1x16 images give a 1-row map: the row is repeated, still 4 cells and the same mean
+    strip = np.random.RandomState(0).rand(32, 1, 16).astype(np.float32)
+    est = RotationPretrainer(**SMALL).fit(strip)
+    mean = est.transform(strip)
+    pyramid = est.set_params(pooling="pyramid").transform(strip)
+    assert pyramid.shape == (32, 5 * 8)
+    np.testing.assert_allclose(pyramid[:, :8], mean, rtol=1e-5, atol=1e-6)
