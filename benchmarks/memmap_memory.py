@@ -86,6 +86,7 @@ import numpy as np
 import torch
 from skssl import RotationPretrainer
 path, where, seconds, threads = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+params = json.loads(sys.argv[5])
 torch.set_num_threads(threads)
 done = threading.Event()
 if where == "ram":
@@ -108,7 +109,8 @@ else:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     threading.Thread(target=evict, daemon=True).start()
 start = time.perf_counter()
-est = RotationPretrainer(max_epochs=1, max_time=seconds, device="cpu", random_state=0).fit(X)
+est = RotationPretrainer(max_epochs=1, max_time=seconds, device="cpu", random_state=0,
+                         **params).fit(X)
 wall = time.perf_counter() - start
 # What the background thread does for a batch of 256 random rows, timed on its own.
 rng = np.random.RandomState(1)
@@ -141,6 +143,9 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-fit", action="store_true")
     parser.add_argument("--skip-transform", action="store_true")
+    parser.add_argument("--params", default="{}",
+                        help="JSON parameters of the fitted RotationPretrainer, e.g. "
+                        "'{\"encoder_kwargs\": {\"channels\": [8]}}' for a short step")
     parser.add_argument("--dir", default=None,
                         help="folder for the files, on a disk (not a tmpfs); default: TMPDIR")
     args = parser.parse_args()
@@ -178,7 +183,8 @@ def main():
         rates = {"ram": [], "disk": [], "cold": []}
         for _ in range(args.repeats):
             for where in rates:
-                r = run(MEASURE_FIT, tmp / "x.npy", where, args.fit_seconds, args.threads)
+                r = run(MEASURE_FIT, tmp / "x.npy", where, args.fit_seconds, args.threads,
+                        args.params)
                 rates[where].append(r["images_per_s"])
                 print(f"  fit, {where:>4}: {r['images_per_s']:6.0f} images/s "
                       f"({r['images']} images in {r['train_seconds']:.1f} s of training, "

@@ -297,28 +297,17 @@ class SyncBatchNorm(_BatchNorm):
     def forward(self, x):
         if not self.training:
             return super().forward(x)
-        dims = [0, *range(2, x.dim())]
-        xf = x.float()
-        count = xf.new_tensor([xf.numel() / xf.shape[1]])
-        local = torch.cat([xf.sum(dims), (xf * xf).sum(dims), count])
-        total = _AllReduce.apply(local, self.group or dist.group.WORLD)
-        C = x.shape[1]
-        n = total[-1]
-        mean = total[:C] / n
-        var = (total[C : 2 * C] / n - mean * mean).clamp(min=0)
+        y, mean, var, n = _SyncBatchNormFunction.apply(x, self.weight, self.bias, self.eps,
+                                                       self.group or dist.group.WORLD)
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 momentum = (1.0 / float(self.num_batches_tracked) if self.momentum is None
                             else self.momentum)
-                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), momentum)
-                unbiased = var.detach() * n / (n - 1).clamp(min=1)
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
+                unbiased = var * n / (n - 1).clamp(min=1)
                 self.running_var.lerp_(unbiased.to(self.running_var.dtype), momentum)
-        shape = [1, C] + [1] * (x.dim() - 2)
-        y = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
-        if self.affine:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y.to(x.dtype)
+        return y
 
     @classmethod
     def convert(cls, module, group=None):
@@ -355,21 +344,67 @@ class SyncBatchNorm(_BatchNorm):
             setattr(parent, name, original)
 
 
-class _AllReduce(torch.autograd.Function):
-    """The sum over ranks; the gradient of every rank's sum flows back to every rank."""
+class _SyncBatchNormFunction(torch.autograd.Function):
+    """Batch normalisation with statistics summed over the ranks, forward and backward.
+
+    Built on torch's fused kernels (on a CPU, a composite of elementwise operations ran
+    the ``cnn`` encoder's step 1.5x slower). Forward: each rank's per-channel mean and
+    variance (``native_batch_norm``), summed over the ranks with the counts (one
+    all-reduce), then the normalisation kernel with those statistics. Backward:
+    ``native_batch_norm_backward`` with the global statistics gives this rank's
+    gradients, whose input gradient uses means over this rank's rows; the sums of
+    ``dy`` and ``dy * x_hat`` over all ranks (one all-reduce, as torch's
+    ``SyncBatchNorm`` does) correct it by a per-channel affine function of ``x``. The
+    gradients of ``weight`` and ``bias`` are this rank's own, which
+    DistributedDataParallel then averages.
+    """
 
     @staticmethod
-    def forward(ctx, t, group):
-        ctx.group = group
-        t = t.clone()
-        dist.all_reduce(t, group=group)
-        return t
+    def forward(ctx, x, weight, bias, eps, group):
+        C = x.shape[1]
+        xf = x.float()
+        _, mean, invstd = torch.ops.aten.native_batch_norm(xf, None, None, None, None, True,
+                                                          0.0, eps)
+        local = xf.numel() // C
+        var = invstd.pow(-2) - eps
+        stats = torch.cat([mean * local, (var + mean * mean) * local, mean.new_tensor([local])])
+        dist.all_reduce(stats, group=group)
+        n = stats[-1]
+        mean = stats[:C] / n
+        var = (stats[C : 2 * C] / n - mean * mean).clamp_(min=0)
+        y = torch.nn.functional.batch_norm(xf, mean, var, weight, bias, False, 0.0, eps)
+        ctx.save_for_backward(xf, weight, mean, torch.rsqrt(var + eps))
+        ctx.group, ctx.n, ctx.local, ctx.eps, ctx.dtype = group, n, local, eps, x.dtype
+        ctx.mark_non_differentiable(mean, var, n)
+        return y.to(x.dtype), mean, var, n
 
     @staticmethod
-    def backward(ctx, grad):
-        grad = grad.clone()
-        dist.all_reduce(grad, group=ctx.group)
-        return grad, None
+    def backward(ctx, grad_y, *_):
+        xf, weight, mean, invstd = ctx.saved_tensors
+        C = xf.shape[1]
+        shape = [1, C] + [1] * (xf.dim() - 2)
+        w = weight.float() if weight is not None else torch.ones_like(mean)
+        grad_x, sum_dy_x_hat, sum_dy = torch.ops.aten.native_batch_norm_backward(
+            grad_y.float(), xf, w, None, None, mean, invstd, True, ctx.eps, [True, True, True])
+        if ctx.needs_input_grad[0]:
+            totals = torch.cat([sum_dy, sum_dy_x_hat])
+            dist.all_reduce(totals, group=ctx.group)
+            # grad_x used this rank's means of dy and dy * x_hat: put the global ones in
+            d1 = sum_dy / ctx.local - totals[:C] / ctx.n
+            d2 = sum_dy_x_hat / ctx.local - totals[C:] / ctx.n
+            k = w * invstd
+            beta = k * d2 * invstd
+            alpha = k * d1 - beta * mean
+            grad_x = torch.addcmul(grad_x + alpha.view(shape), xf, beta.view(shape))
+            grad_x = grad_x.to(ctx.dtype)
+        else:
+            grad_x = None
+        grad_weight = grad_bias = None
+        if weight is not None and ctx.needs_input_grad[1]:
+            grad_weight = sum_dy_x_hat.to(weight.dtype)
+        if weight is not None and ctx.needs_input_grad[2]:
+            grad_bias = sum_dy.to(weight.dtype)
+        return grad_x, grad_weight, grad_bias, None, None
 
 
 class _AllGather(torch.autograd.Function):

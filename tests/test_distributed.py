@@ -140,3 +140,40 @@ def test_sync_batch_norm_converts_in_place_and_back():
     SyncBatchNorm.revert(swapped)
     assert type(net[1]) is torch.nn.BatchNorm2d and not net[1].training
     assert list(net.parameters()) == params
+
+
+@pytest.fixture
+def one_rank_group(tmp_path):
+    """A gloo process group of one rank, in this process, for the collectives' arithmetic."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1),
+                            rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("shape, norm", [((16, 3, 5, 5), torch.nn.BatchNorm2d),
+                                         ((16, 7), torch.nn.BatchNorm1d)])
+def test_sync_batch_norm_trains_as_batch_norm(one_rank_group, shape, norm):
+    # On one rank the global batch is the local one: the same outputs, gradients and
+    # running statistics as torch's batch norm (2 ranks: test_ranks_identical_...).
+    torch.manual_seed(0)
+    reference = norm(shape[1])
+    with torch.no_grad():
+        reference.weight.uniform_(0.5, 2.0)
+        reference.bias.uniform_(-1.0, 1.0)
+    synced = torch.nn.Sequential(norm(shape[1]))
+    synced[0].load_state_dict(reference.state_dict())
+    SyncBatchNorm.convert(synced)
+    x = torch.randn(*shape, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_()
+    grad = torch.randn(*shape)
+    synced(x).backward(grad)
+    reference(x_ref).backward(grad)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-5, atol=1e-6)
+    for name in ("weight", "bias"):
+        torch.testing.assert_close(getattr(synced[0], name).grad,
+                                   getattr(reference, name).grad, rtol=1e-5, atol=1e-5)
+    for name in ("running_mean", "running_var"):
+        torch.testing.assert_close(getattr(synced[0], name), getattr(reference, name))
