@@ -27,6 +27,7 @@ identity: the loop runs one code path.
 import atexit
 import contextlib
 import contextvars
+import multiprocessing
 import os
 
 import numpy as np
@@ -42,7 +43,10 @@ _TRAINING = contextvars.ContextVar("skssl_training_replicas", default=None)
 
 
 def _launched_by_torchrun():
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "MASTER_ADDR" in os.environ
+    # Processes started by such a process (joblib's workers in a search) inherit its
+    # environment, but are not ranks.
+    return (int(os.environ.get("WORLD_SIZE", "1")) > 1 and "MASTER_ADDR" in os.environ
+            and multiprocessing.parent_process() is None)
 
 
 def replicas():
@@ -51,7 +55,8 @@ def replicas():
     The default process group when ``torch.distributed`` is initialised with more than
     one rank; in processes launched by ``torchrun`` (``WORLD_SIZE`` > 1), a process
     group is first initialised: NCCL for CUDA tensors (each process on the GPU
-    ``LOCAL_RANK``) and gloo for CPU tensors. Otherwise one rank.
+    ``LOCAL_RANK``) and gloo for CPU tensors. Otherwise one rank, also in the processes
+    that a rank starts (joblib's workers inherit torchrun's environment).
 
     Returns
     -------
