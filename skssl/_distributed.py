@@ -61,13 +61,7 @@ def replicas():
     Returns
     -------
     replicas : Replicas
-
-    Examples
-    --------
-    >>> from skssl._distributed import replicas
-    >>> r = replicas()
-    >>> r.rank, r.world_size
-    (0, 1)
+        ``replicas().world_size`` is 1 in a process that trains alone.
     """
     if dist.is_available() and not dist.is_initialized() and _launched_by_torchrun():
         if torch.cuda.is_available():

@@ -70,9 +70,15 @@ def _choose(mask, new, old):
 
 
 class _Augmentation:
-    """Shared ``__repr__``: the class name and its public parameters."""
+    """What every augmentation shares: the argument checks of a call, then ``_apply``,
+    and a ``__repr__`` with the class name and its public parameters."""
 
     _params = ()
+
+    def __call__(self, x, generator):
+        check_batch(x, f"{type(self).__name__} input")
+        check_generator(generator)
+        return self._apply(x, generator)
 
     def __repr__(self):
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._params)
@@ -178,9 +184,7 @@ class RandomResizedCrop(_Augmentation):
         y0 = torch.where(found, u[:, 2 * n + 1], 0.5) * (height - h)
         return x0, y0, w, h
 
-    def __call__(self, x, generator):
-        check_batch(x, "RandomResizedCrop input")
-        check_generator(generator)
+    def _apply(self, x, generator):
         n_images, n_channels, height, width = x.shape
         out_h, out_w = self.size if self.size is not None else (height, width)
         x0, y0, w, h = self.sample_boxes(n_images, height, width, generator, x.device)
@@ -221,9 +225,7 @@ class RandomHorizontalFlip(_Augmentation):
     def __init__(self, p=0.5):
         self.p = check_probability(p)
 
-    def __call__(self, x, generator):
-        check_batch(x, "RandomHorizontalFlip input")
-        check_generator(generator)
+    def _apply(self, x, generator):
         flip = uniform((x.shape[0], 1, 1, 1), generator, x.device, torch.float32) < self.p
         return _choose(flip, x.flip(-1), x)
 
@@ -328,9 +330,7 @@ class ColorJitter(_Augmentation):
         self.hue = hue
         self.p = check_probability(p)
 
-    def __call__(self, x, generator):
-        check_batch(x, "ColorJitter input")
-        check_generator(generator)
+    def _apply(self, x, generator):
         rgb = _check_rgb(x, "ColorJitter")
         # Always draw every column, so a seed gives the same factors whatever is enabled.
         u = uniform((x.shape[0], 5), generator, x.device, torch.float32)
@@ -378,9 +378,7 @@ class RandomGrayscale(_Augmentation):
     def __init__(self, p=0.2):
         self.p = check_probability(p)
 
-    def __call__(self, x, generator):
-        check_batch(x, "RandomGrayscale input")
-        check_generator(generator)
+    def _apply(self, x, generator):
         if not _check_rgb(x, "RandomGrayscale"):
             return x
         gray = uniform((x.shape[0], 1, 1, 1), generator, x.device, torch.float32) < self.p
@@ -426,9 +424,7 @@ class GaussianBlur(_Augmentation):
         self.sigma = check_interval(sigma, "sigma", 0.0, strict_low=True)
         self.p = check_probability(p)
 
-    def __call__(self, x, generator):
-        check_batch(x, "GaussianBlur input")
-        check_generator(generator)
+    def _apply(self, x, generator):
         n_images, n_channels, height, width = x.shape
         radius = self.kernel_size // 2
         if radius >= min(height, width):

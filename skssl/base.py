@@ -3,6 +3,7 @@
 import copy
 import inspect
 import os
+import re
 import warnings
 from contextlib import closing
 from numbers import Integral, Real
@@ -39,110 +40,131 @@ from .training import split_batches, train_epochs
 
 __all__ = ["BasePretrainer"]
 
-# The parameters every pretrainer shares, in signature order: (name, type, description).
-# Each estimator's docstring says `%(common_parameters)s` where they go; the defaults
-# are read from its signature, so a method with another default documents it.
-COMMON_PARAMETERS = (
-    ("encoder", "str, torch.nn.Module or callable",
-     "A name from :func:`skssl.encoders.available_encoders`, a module (deep-copied at\n"
-     "fit, never trained in place) or a factory returning a module; see\n"
-     ":func:`skssl.encoders.build_encoder`. The module maps ``(B, C, H, W)`` images to\n"
-     "``(B, n_features)`` features."),
-    ("encoder_kwargs", "dict",
-     "Keyword arguments of a named encoder or a factory (e.g.\n"
-     "``{\"channels\": (16, 32)}``): tunable by GridSearchCV."),
-    ("image_shape", "tuple of int",
-     "``(H, W)`` or ``(H, W, C)`` of flattened ``(n, H*W*C)`` input; ``None`` infers a\n"
-     "square grayscale or RGB shape. Ignored for ``(n, H, W[, C])`` input."),
-    ("max_epochs", "int", "Passes over the data in :meth:`fit`."),
-    ("max_time", "float",
-     "Time budget of :meth:`fit` in seconds; training stops after the batch that\n"
-     "exceeds it."),
-    ("batch_size", "int", "Images per batch (a method may turn each into several inputs)."),
-    ("learning_rate", "float", "Learning rate of the optimizer."),
-    ("lr_schedule", '{"constant", "cosine"}',
-     "``\"cosine\"`` decays the learning rate from ``learning_rate`` towards 0 along a\n"
-     "half cosine (Loshchilov & Hutter 2017, without restarts) over each call to\n"
-     ":meth:`fit` (``max_epochs`` epochs) or :meth:`partial_fit` (one epoch), or over\n"
-     "``max_time`` seconds when that budget ends first."),
-    ("weight_decay", "float", "Weight decay of the optimizer."),
-    ("optimizer", '{"adamw", "adam", "sgd"}', '``"sgd"`` uses momentum 0.9.'),
-    ("device", "str",
-     '``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``. Mixed precision\n'
-     "(bfloat16) is used on CUDA."),
-    ("random_state", "int, RandomState instance or None",
-     "Seeds weight initialisation, shuffling and the pretext task's randomness.\n"
-     "The same integer on the CPU gives the same features."),
-    ("verbose", "int", "Show a progress bar per epoch with the loss and images/s."),
-    ("warm_start", "bool", "Whether :meth:`fit` continues from the previous fit."),
-    ("channels_last", "bool",
-     "Run the encoder on ``channels_last`` tensors (NHWC memory layout), at fit and\n"
-     "in :meth:`transform`. Convolutions run about 1.5x faster so on a CPU (and with\n"
-     "mixed precision on a GPU); the features agree with the default layout up to\n"
-     "float rounding. Set it to False for an encoder that calls ``.view`` on its\n"
-     "activations (use ``.reshape`` or ``.flatten`` instead)."),
-    ("checkpoint", "str or path-like",
-     "File where :meth:`fit` and :meth:`partial_fit` save the training state (weights,\n"
-     "optimiser, random generators, schedule position, history) at the end of every\n"
-     "epoch, in the safe format of :func:`skssl.save` (:func:`skssl.load` reads it),\n"
-     "atomically: a kill leaves the previous file or the new one. With\n"
-     "``warm_start=True``, :meth:`fit` continues from the file when it exists: a fit\n"
-     "killed midway finishes its planned epochs, and on a CPU ends with the weights of\n"
-     "an uninterrupted fit (a ``max_time`` budget resumes approximately: the time\n"
-     "since the last checkpoint is spent again). The file then holds the state and the\n"
-     "estimator's own parameters are used. ``None`` writes nothing. Give each\n"
-     "estimator its own file (not one shared by the clones of a search)."),
-    ("checkpoint_every", "float",
-     "Also save the checkpoint every this many seconds, between two steps (a resumed\n"
-     "fit continues from that step); ``None``: at the end of epochs only. Needs\n"
-     "``checkpoint``."),
-    ("pooling", '{"mean", "pyramid"}',
-     "How :meth:`transform` pools the encoder's last feature map into one vector per\n"
-     "image. ``\"mean\"``: the global average, ``n_features = num_features``.\n"
-     "``\"pyramid\"``: the global average, then the average over each cell of a 2x2\n"
-     "grid (:func:`skssl.ops.pyramid_regions`; a two-level spatial pyramid, Lazebnik et\n"
-     "al. 2006), concatenated: 5x the features, and a linear probe also knows *where*\n"
-     "a feature fired. It needs an encoder with a ``feature_map`` method (``cnn``,\n"
-     "``resnet18``, the ViTs). Only the readout changes, not training: it may be set\n"
-     "after fit."),
-)
+# The parameters every pretrainer shares, in signature order, as numpydoc entries. Each
+# estimator's docstring says `%(common_parameters)s` where they go; the defaults are read
+# from its signature (a method with another default documents it) and a method's
+# `_parameter_notes` are appended to the entries they name.
+COMMON_PARAMETERS = """\
+encoder : str, torch.nn.Module or callable
+    A name from :func:`skssl.encoders.available_encoders`, a module (deep-copied at
+    fit, never trained in place) or a factory returning a module; see
+    :func:`skssl.encoders.build_encoder`. The module maps ``(B, C, H, W)`` images to
+    ``(B, n_features)`` features.
+encoder_kwargs : dict
+    Keyword arguments of a named encoder or a factory (e.g.
+    ``{"channels": (16, 32)}``): tunable by GridSearchCV.
+image_shape : tuple of int
+    ``(H, W)`` or ``(H, W, C)`` of flattened ``(n, H*W*C)`` input; ``None`` infers a
+    square grayscale or RGB shape. Ignored for ``(n, H, W[, C])`` input.
+max_epochs : int
+    Passes over the data in :meth:`fit`.
+max_time : float
+    Time budget of :meth:`fit` in seconds; training stops after the batch that
+    exceeds it.
+batch_size : int
+    Images per batch (a method may turn each into several inputs).
+learning_rate : float
+    Learning rate of the optimizer.
+lr_schedule : {"constant", "cosine"}
+    ``"cosine"`` decays the learning rate from ``learning_rate`` towards 0 along a
+    half cosine (Loshchilov & Hutter 2017, without restarts) over each call to
+    :meth:`fit` (``max_epochs`` epochs) or :meth:`partial_fit` (one epoch), or over
+    ``max_time`` seconds when that budget ends first.
+weight_decay : float
+    Weight decay of the optimizer.
+optimizer : {"adamw", "adam", "sgd"}
+    ``"sgd"`` uses momentum 0.9.
+device : str
+    ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``. Mixed precision
+    (bfloat16) is used on CUDA.
+random_state : int, RandomState instance or None
+    Seeds weight initialisation, shuffling and the pretext task's randomness.
+    The same integer on the CPU gives the same features.
+verbose : int
+    Show a progress bar per epoch with the loss and images/s.
+warm_start : bool
+    Whether :meth:`fit` continues from the previous fit.
+channels_last : bool
+    Run the encoder on ``channels_last`` tensors (NHWC memory layout), at fit and
+    in :meth:`transform`. Convolutions run about 1.5x faster so on a CPU (and with
+    mixed precision on a GPU); the features agree with the default layout up to
+    float rounding. Set it to False for an encoder that calls ``.view`` on its
+    activations (use ``.reshape`` or ``.flatten`` instead).
+checkpoint : str or path-like
+    File where :meth:`fit` and :meth:`partial_fit` save the training state (weights,
+    optimiser, random generators, schedule position, history) at the end of every
+    epoch, in the safe format of :func:`skssl.save` (:func:`skssl.load` reads it),
+    atomically: a kill leaves the previous file or the new one. With
+    ``warm_start=True``, :meth:`fit` continues from the file when it exists: a fit
+    killed midway finishes its planned epochs, and on a CPU ends with the weights of
+    an uninterrupted fit (a ``max_time`` budget resumes approximately: the time
+    since the last checkpoint is spent again). The file then holds the state and the
+    estimator's own parameters are used. ``None`` writes nothing. Give each
+    estimator its own file (not one shared by the clones of a search).
+checkpoint_every : float
+    Also save the checkpoint every this many seconds, between two steps (a resumed
+    fit continues from that step); ``None``: at the end of epochs only. Needs
+    ``checkpoint``.
+pooling : {"mean", "pyramid"}
+    How :meth:`transform` pools the encoder's last feature map into one vector per
+    image. ``"mean"``: the global average, ``n_features = num_features``.
+    ``"pyramid"``: the global average, then the average over each cell of a 2x2
+    grid (:func:`skssl.ops.pyramid_regions`; a two-level spatial pyramid, Lazebnik et
+    al. 2006), concatenated: 5x the features, and a linear probe also knows *where*
+    a feature fired. It needs an encoder with a ``feature_map`` method (``cnn``,
+    ``resnet18``, the ViTs). Only the readout changes, not training: it may be set
+    after fit.
+"""
 
-COMMON_ATTRIBUTES = (
-    ("encoder_", "torch.nn.Module", "The trained encoder."),
-    ("loss_curve_", "list of float", "Mean training loss of each epoch."),
-    ("history_", "list of dict",
-     "One entry per epoch: ``epoch``, ``loss``, ``seconds``, ``images``,\n"
-     "``images_per_s`` (unique images), ``inputs_per_s`` (encoder inputs, e.g. 4 per\n"
-     "image for rotation) and ``pretext_accuracy`` (None when undefined)."),
-    ("n_iter_", "int", "Epochs trained (a partial epoch cut by ``max_time`` counts)."),
-    ("n_features_in_", "int", "``H * W * C``."),
-    ("image_shape_", "tuple of (int, int, int)", "``(H, W, C)`` seen at fit."),
-    ("channel_mean_, channel_std_", "ndarray of shape (C,)",
-     "Per-channel statistics learnt at fit (on the [0, 1] scale for uint8 images),\n"
-     "used to normalise every batch."),
-    ("device_", "str", "Device used by the last fit."),
-    ("input_scale_", "str or tuple of (float, float)",
-     '``"uint8"`` when the training images were pixel values (uint8, or integers all\n'
-     "in 0..255), divided by 255 onto [0, 1]; otherwise the ``(min, max)`` of their\n"
-     "values. :meth:`transform` and :meth:`score` refuse images clearly on another\n"
-     "scale, and read integers as fit did."),
-    ("interrupted_", "bool",
-     "Whether Ctrl-C (KeyboardInterrupt) stopped the last call to :meth:`fit` or\n"
-     ":meth:`partial_fit`. Training then stops after the current step with a warning,\n"
-     "and the model of that step is kept and usable; a Pipeline or a search goes on\n"
-     "with it, and this attribute tells that its features are from a cut fit."),
-)
+COMMON_ATTRIBUTES = """\
+encoder_ : torch.nn.Module
+    The trained encoder.
+loss_curve_ : list of float
+    Mean training loss of each epoch.
+history_ : list of dict
+    One entry per epoch: ``epoch``, ``loss``, ``seconds``, ``images``,
+    ``images_per_s`` (unique images), ``inputs_per_s`` (encoder inputs, e.g. 4 per
+    image for rotation) and ``pretext_accuracy`` (None when undefined).
+n_iter_ : int
+    Epochs trained (a partial epoch cut by ``max_time`` counts).
+n_features_in_ : int
+    ``H * W * C``.
+image_shape_ : tuple of (int, int, int)
+    ``(H, W, C)`` seen at fit.
+channel_mean_, channel_std_ : ndarray of shape (C,)
+    Per-channel statistics learnt at fit (on the [0, 1] scale for uint8 images),
+    used to normalise every batch.
+device_ : str
+    Device used by the last fit.
+input_scale_ : str or tuple of (float, float)
+    ``"uint8"`` when the training images were pixel values (uint8, or integers all
+    in 0..255), divided by 255 onto [0, 1]; otherwise the ``(min, max)`` of their
+    values. :meth:`transform` and :meth:`score` refuse images clearly on another
+    scale, and read integers as fit did.
+interrupted_ : bool
+    Whether Ctrl-C (KeyboardInterrupt) stopped the last call to :meth:`fit` or
+    :meth:`partial_fit`. Training then stops after the current step with a warning,
+    and the model of that step is kept and usable; a Pipeline or a search goes on
+    with it, and this attribute tells that its features are from a cut fit.
+"""
+
+
+def parameter_names(entries):
+    """The names documented in a block of numpydoc entries, in order."""
+    return [line.split(" : ")[0] for line in entries.splitlines() if not line.startswith(" ")]
 
 
 def _doc_entries(entries, notes, defaults=None):
+    """``entries`` indented for a class docstring, with defaults and notes added."""
     lines = []
-    for name, kind, description in entries:
+    for entry in re.split(r"\n(?=\S)", entries.strip("\n")):
+        head, *description = entry.split("\n")
+        name, kind = head.split(" : ")
         if defaults is not None:
-            default = defaults[name]
-            kind += f", default={default!r}".replace("'", '"')
-        lines.append(f"    {name} : {kind}")
-        text = description + (f"\n{notes[name]}" if name in notes else "")
-        lines += [f"        {line}" for line in text.split("\n")]
+            kind += f", default={defaults[name]!r}".replace("'", '"')
+        if name in notes:
+            description += [f"    {line}" for line in notes[name].split("\n")]
+        lines += [f"    {name} : {kind}"] + [f"    {line}" for line in description]
     return "\n".join(lines)
 
 
@@ -150,12 +172,16 @@ def _fill_doc(cls):
     """Write the shared parameter and attribute entries into ``cls``'s docstring."""
     signature = inspect.signature(cls.__init__).parameters
     defaults = {name: p.default for name, p in signature.items()}
+    attribute_notes = dict(cls._attribute_notes)
+    if cls._make_batch_takes_raw:
+        attribute_notes.setdefault("channel_mean_, channel_std_",
+                                   "They are applied after augmentation.")
     doc = cls.__doc__.replace(
         "    %(common_parameters)s",
         _doc_entries(COMMON_PARAMETERS, cls._parameter_notes, defaults),
     )
     return doc.replace(
-        "    %(common_attributes)s", _doc_entries(COMMON_ATTRIBUTES, cls._attribute_notes)
+        "    %(common_attributes)s", _doc_entries(COMMON_ATTRIBUTES, attribute_notes)
     )
 
 
@@ -209,9 +235,9 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     Attributes
     ----------
-    head_ : torch.nn.Module
-        The pretext head.
     %(common_attributes)s
+    head_ : torch.nn.Module
+        The pretext head, built by ``_build_head``.
     """
 
     _parameter_constraints: dict = {

@@ -260,9 +260,9 @@ def fetch_fashion_mnist(*, data_home=None, subset="train", return_X_y=False,
     Examples
     --------
     >>> from skssl.datasets import fetch_fashion_mnist
-    >>> X, y = fetch_fashion_mnist(subset="test", return_X_y=True)
-    >>> X.shape, X.dtype, y[:3]
-    ((10000, 28, 28), dtype('uint8'), array([9, 2, 1]))
+    >>> test = fetch_fashion_mnist(subset="test")
+    >>> test.images.shape, test.target_names[:3]
+    ((10000, 28, 28), ['T-shirt/top', 'Trouser', 'Pullover'])
     """
     stems = _stems(subset)
     local = _local_fashion_mnist_home()

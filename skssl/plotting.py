@@ -501,13 +501,16 @@ def plot_history(estimator, ax=None):
 
     Examples
     --------
+    A pretrainer frozen inside a Pipeline is drawn the same way:
+
     >>> import matplotlib.pyplot as plt
     >>> from sklearn.datasets import load_digits
+    >>> from sklearn.frozen import FrozenEstimator
     >>> from skssl import RotationPretrainer
     >>> from skssl.plotting import plot_history
-    >>> X = load_digits().images[:64]
-    >>> rot = RotationPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=2).fit(X)
-    >>> ax = plot_history(rot)
+    >>> rot = RotationPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=2)
+    >>> frozen = FrozenEstimator(rot.fit(load_digits().images[:64]))
+    >>> ax = plot_history(frozen)
     >>> ax.get_ylabel(), len(ax.figure.axes)  # the accuracy has an axis of its own
     ('pretext loss', 2)
     >>> plt.close(ax.figure)

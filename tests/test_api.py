@@ -9,7 +9,7 @@ from numpydoc.docscrape import ClassDoc
 from sklearn.utils._testing import assert_docstring_consistency
 
 import skssl
-from skssl.base import COMMON_PARAMETERS, BasePretrainer
+from skssl.base import COMMON_PARAMETERS, BasePretrainer, parameter_names
 
 ESTIMATORS = [
     getattr(skssl, name)
@@ -18,7 +18,7 @@ ESTIMATORS = [
     and issubclass(getattr(skssl, name), BasePretrainer)
     and getattr(skssl, name) is not BasePretrainer
 ]
-COMMON = [name for name, _, _ in COMMON_PARAMETERS]
+COMMON = parameter_names(COMMON_PARAMETERS)
 
 # What a method may define: its parameters and docs, and the hooks of BasePretrainer.
 HOOKS = {

@@ -67,16 +67,9 @@ class SmallCNN(nn.Module):
         return self.features(x)
 
     def feature_map(self, x):
-        """The last stage's activations, before global pooling.
-
-        Parameters
-        ----------
-        x : torch.Tensor of shape (B, C, H, W)
-
-        Returns
-        -------
-        features : torch.Tensor of shape (B, num_features, h, w)
-            One feature vector per location; ``h = ceil(H / 2**(stages - 1))``.
+        """The last stage's activations before global pooling, ``(B, num_features, h, w)``
+        for ``(B, C, H, W)`` images, with ``h = ceil(H / 2**(stages - 1))``: one feature
+        vector per location (the contract of :func:`skssl.encoders.feature_map`).
 
         Examples
         --------

@@ -72,17 +72,10 @@ class ResNet18Encoder(ResNet):
         self.num_features = 512
 
     def feature_map(self, x):
-        """The last stage's activations (``layer4``), before the average pooling.
-
-        Parameters
-        ----------
-        x : torch.Tensor of shape (B, C, H, W)
-
-        Returns
-        -------
-        features : torch.Tensor of shape (B, 512, h, w)
-            One feature vector per location: ``h = ceil(H / 8)`` with the small-input
-            stem, ``ceil(H / 32)`` with the ImageNet one.
+        """The last stage's activations (``layer4``) before the average pooling,
+        ``(B, 512, h, w)`` for ``(B, C, H, W)`` images: ``h = ceil(H / 8)`` with the
+        small-input stem, ``ceil(H / 32)`` with the ImageNet one (the contract of
+        :func:`skssl.encoders.feature_map`).
 
         Examples
         --------

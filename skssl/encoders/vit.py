@@ -354,16 +354,9 @@ class VisionTransformer(nn.Module):
         return self.norm(tokens)
 
     def feature_map(self, x):
-        """The patch tokens as a grid, the class token left out.
-
-        Parameters
-        ----------
-        x : torch.Tensor of shape (B, C, H, W)
-
-        Returns
-        -------
-        features : torch.Tensor of shape (B, embed_dim, rows, columns)
-            The token of each patch at the patch's place in ``grid_size``.
+        """The patch tokens as a grid, the class token left out: ``(B, embed_dim, rows,
+        columns)`` for ``(B, C, H, W)`` images, each patch's token at the patch's place in
+        ``grid_size`` (the contract of :func:`skssl.encoders.feature_map`).
 
         Examples
         --------

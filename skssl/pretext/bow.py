@@ -139,7 +139,6 @@ class BoWPretrainer(BasePretrainer):
             "``pretext_accuracy`` is how often the predicted most likely word has more\n"
             "than the average weight ``1 / n_words`` in the target bag."
         ),
-        "channel_mean_, channel_std_": "They are applied after augmentation.",
     }
 
     def __init__(

@@ -78,14 +78,26 @@ class IntruderPretrainer(BasePretrainer):
 
     Examples
     --------
+    Pretrained on the digits' pixels, then a classifier on its features, in a Pipeline:
+
     >>> from sklearn.datasets import load_digits
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
     >>> from skssl import IntruderPretrainer
-    >>> X = load_digits().images[:200]
+    >>> X, y = load_digits(return_X_y=True)
     >>> est = IntruderPretrainer(encoder_kwargs={"channels": (8, 16)}, max_epochs=3,
     ...                          batch_size=50, random_state=0)
-    >>> est.fit_transform(X).shape
-    (200, 16)
-    >>> est.loss_curve_[-1] < est.loss_curve_[0]
+    >>> model = make_pipeline(est, LogisticRegression(max_iter=1000)).fit(X[:200], y[:200])
+    >>> model.predict(X[200:203]).shape
+    (3,)
+
+    The pretext batch of 2 images: each is corrupted once, and each of its 4x4 tiles
+    (of 2x2 pixels) has a class: 0 intact, 1 intruder, 2 misplaced, 3 rotated.
+
+    >>> corrupted, classes = est.pretext_batch(X[:2])
+    >>> corrupted.shape, classes.shape
+    (torch.Size([2, 1, 8, 8]), torch.Size([2, 16]))
+    >>> bool(((0 <= classes) & (classes < 4)).all())
     True
     """
 

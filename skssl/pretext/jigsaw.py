@@ -98,6 +98,7 @@ class JigsawPretrainer(BasePretrainer):
     --------
     ContextPretrainer : Predict where a neighbouring patch is (Doersch et al.).
     RotationPretrainer : Predict the rotation of an image.
+    skssl.ops.hamming_permutations : The permutation set, as a function.
 
     Examples
     --------
@@ -129,12 +130,8 @@ class JigsawPretrainer(BasePretrainer):
         "channel_shift": [Interval(Integral, 0, None, closed="left"), None],
     }
 
-    _parameter_notes = {
-        "batch_size": "Each image gives ``grid * grid`` encoder inputs, its tiles.",
-    }
-    _attribute_notes = {
-        "history_": "Chance ``pretext_accuracy`` is ``1 / n_permutations``.",
-    }
+    _parameter_notes = {"batch_size": "Each image gives ``grid * grid`` encoder inputs, its tiles."}
+    _attribute_notes = {"history_": "Chance ``pretext_accuracy`` is ``1 / n_permutations``."}
 
     def __init__(
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,

@@ -92,10 +92,10 @@ class MAEPretrainer(BasePretrainer):
 
     Examples
     --------
-    >>> from sklearn.datasets import load_digits
     >>> from skssl import MAEPretrainer
-    >>> X = load_digits().images[:200]
-    >>> vit = {"patch_size": 2, "embed_dim": 32, "depth": 1, "num_heads": 2}
+    >>> from skssl.datasets import load_fashion_mnist
+    >>> X = load_fashion_mnist(subset="test").images[:200]
+    >>> vit = {"patch_size": 7, "embed_dim": 32, "depth": 1, "num_heads": 2}
     >>> mae = MAEPretrainer(encoder_kwargs=vit, decoder_dim=32, decoder_depth=1,
     ...                     max_epochs=3, batch_size=50, random_state=0)
     >>> mae.fit_transform(X).shape
@@ -103,11 +103,11 @@ class MAEPretrainer(BasePretrainer):
     >>> mae.loss_curve_[-1] < mae.loss_curve_[0]
     True
 
-    The task on two images: 12 of their 16 patches of 2x2 pixels are hidden.
+    The task on two images: 12 of their 16 patches of 7x7 pixels are hidden.
 
     >>> original, masked, reconstruction = mae.reconstruct(X[:2])
     >>> original.shape, masked.shape, reconstruction.shape
-    ((2, 8, 8), (2, 8, 8), (2, 8, 8))
+    ((2, 28, 28), (2, 28, 28), (2, 28, 28))
     """
 
     _parameter_constraints: dict = {

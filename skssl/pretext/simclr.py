@@ -135,7 +135,6 @@ class SimCLRPretrainer(BasePretrainer):
             "is how often a view's nearest projection (cosine) among the ``2B - 1``\n"
             "others of its batch is its positive."
         ),
-        "channel_mean_, channel_std_": "They are applied after augmentation.",
     }
 
     def __init__(
