@@ -149,17 +149,23 @@ interrupted_ : bool
 """
 
 
+def _entries(block):
+    """``(name, kind, description lines)`` of each numpydoc entry of ``block``."""
+    for entry in re.split(r"\n(?=\S)", block.strip("\n")):
+        head, *description = entry.split("\n")
+        name, kind = head.split(" : ")
+        yield name, kind, description
+
+
 def parameter_names(entries):
     """The names documented in a block of numpydoc entries, in order."""
-    return [line.split(" : ")[0] for line in entries.splitlines() if not line.startswith(" ")]
+    return [name for name, _, _ in _entries(entries)]
 
 
 def _doc_entries(entries, notes, defaults=None):
     """``entries`` indented for a class docstring, with defaults and notes added."""
     lines = []
-    for entry in re.split(r"\n(?=\S)", entries.strip("\n")):
-        head, *description = entry.split("\n")
-        name, kind = head.split(" : ")
+    for name, kind, description in _entries(entries):
         if defaults is not None:
             kind += f", default={defaults[name]!r}".replace("'", '"')
         if name in notes:
