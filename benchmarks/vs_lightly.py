@@ -16,6 +16,9 @@ alternating, and reports both throughputs and their ratio. Matched settings: the
 probability 0.8 and brightness and contrast 0.8 (``jitter_strength=1``), a
 128-128-64 projection head, Adam at 1e-3 with weight decay 1e-6, temperature 0.5.
 skssl's own defaults (20x20 views, AdamW, cosine decay) are run too, as a third line.
+Both run in skssl's default ``precision="auto"`` (bfloat16 mixed precision on a CPU
+with AVX-512 BF16 or AMX, float32 elsewhere; the JSON records which); a speed run also
+runs lightly's settings in float32, lightly's precision.
 
 With ``--max-time S`` both fit for ``S`` seconds on all 60,000 images and are scored
 with the protocol of ``fashion_mnist.py`` (linear probe and kNN-20): accuracy at equal
@@ -45,6 +48,7 @@ from fashion_mnist import probe
 
 import skssl
 from skssl.datasets import load_fashion_mnist
+from skssl.device import resolve_precision
 
 # The peer's script, in the shared folder next to the checkout.
 PEER = records.REPO.parent / "shared" / "bench" / "peer_lightly_simclr.py"
@@ -83,7 +87,8 @@ def run_ours(params, X, X_test, y, y_test, args, seconds_budget):
     est.fit(data)
     seconds = time.perf_counter() - start
     images = sum(h["images"] for h in est.history_)
-    result = {"fit_seconds": seconds, "epochs": est.n_iter_, "img_per_s": images / seconds}
+    result = {"fit_seconds": seconds, "epochs": est.n_iter_, "img_per_s": images / seconds,
+              "precision": resolve_precision(est.precision, "cpu")}
     if seconds_budget is not None:
         result.update(probe(est.transform(X), y, est.transform(X_test), y_test))
     return result
@@ -107,7 +112,12 @@ def main(argv=None):
     X, y = load_fashion_mnist(return_X_y=True)
     X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
 
-    runs = {"lightly": [], "skssl, lightly's settings": [], "skssl, defaults": []}
+    # Ours with lightly's settings in our default precision ("auto": bfloat16 on a CPU
+    # with AVX-512 BF16 or AMX) and, in a speed run, in float32 as lightly computes.
+    ours = [("skssl, lightly's settings", MATCHED), ("skssl, defaults", {})]
+    if args.max_time is None:
+        ours.insert(1, ("skssl, lightly's settings, float32", {**MATCHED, "precision": "float32"}))
+    runs = {"lightly": [], **{name: [] for name, _ in ours}}
     for _ in range(args.repeats):
         peer = run_peer(args.peer_python, args, args.max_time)
         runs["lightly"].append({
@@ -118,7 +128,7 @@ def main(argv=None):
             "lightly": peer.get("lightly_version"),
         })
         print("lightly", runs["lightly"][-1], flush=True)
-        for name, params in (("skssl, lightly's settings", MATCHED), ("skssl, defaults", {})):
+        for name, params in ours:
             runs[name].append(run_ours(params, X, X_test, y, y_test, args, args.max_time))
             print(name, runs[name][-1], flush=True)
 

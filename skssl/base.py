@@ -75,8 +75,7 @@ weight_decay : float
 optimizer : {"adamw", "adam", "sgd"}
     ``"sgd"`` uses momentum 0.9.
 device : str
-    ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``. Mixed precision
-    (bfloat16) is used on CUDA.
+    ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
 random_state : int, RandomState instance or None
     Seeds weight initialisation, shuffling and the pretext task's randomness.
     The same integer on the CPU gives the same features.
@@ -90,6 +89,14 @@ channels_last : bool
     mixed precision on a GPU); the features agree with the default layout up to
     float rounding. Set it to False for an encoder that calls ``.view`` on its
     activations (use ``.reshape`` or ``.flatten`` instead).
+precision : {"auto", "float32", "bfloat16"}
+    Arithmetic of convolutions and matrix products, at fit and in :meth:`transform`
+    (weights, gradients and losses stay float32). ``"auto"``: bfloat16 mixed
+    precision where the device computes in bfloat16 natively (CUDA, and CPUs with
+    AVX-512 BF16 or AMX), float32 elsewhere (:func:`skssl.device.resolve_precision`).
+    On a 2-core Xeon with AVX-512 BF16, SimCLR's fit took 2x more images per second
+    so, for the same probe accuracy after the same epochs. ``"float32"`` gives
+    the same features on every CPU run with the same ``random_state``.
 checkpoint : str or path-like
     File where :meth:`fit` and :meth:`partial_fit` save the training state (weights,
     optimiser, random generators, schedule position, history) at the end of every
@@ -262,6 +269,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "channels_last": ["boolean"],
+        "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "checkpoint": [str, os.PathLike, None],
         "checkpoint_every": [Interval(Real, 0, None, closed="neither"), None],
         "pooling": [StrOptions({"mean", "pyramid"})],
@@ -282,8 +290,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
-        warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
-        pooling="mean",
+        warm_start=False, channels_last=True, precision="auto", checkpoint=None,
+        checkpoint_every=None, pooling="mean",
     ):
         self.encoder = encoder
         self.encoder_kwargs = encoder_kwargs
@@ -300,6 +308,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.verbose = verbose
         self.warm_start = warm_start
         self.channels_last = channels_last
+        self.precision = precision
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
         self.pooling = pooling
@@ -374,7 +383,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         inputs, targets = self._make_batch(x, generator)
         inputs = to_memory_format(inputs, self.channels_last)
-        with autocast(x.device):
+        with autocast(x.device, self.precision):
             outputs = net(inputs)
             loss = self._loss(outputs, targets)
         with torch.no_grad():
@@ -512,7 +521,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         loader = prefetch(lambda rows: self._load(data, rows, device), batches, device)
         # Rows done are done for good: a memmap's pages leave the resident memory.
         releasers = [page_releaser(a) for a in (out, data.X) if isinstance(a, np.ndarray)]
-        with closing(loader), torch.inference_mode(), autocast(device):
+        with closing(loader), torch.inference_mode(), autocast(device, self.precision):
             for rows, x in loader:
                 x = to_memory_format(x, self.channels_last)
                 out[rows] = self._embed(x).float().cpu().numpy()

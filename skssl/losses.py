@@ -82,8 +82,11 @@ class NTXentLoss(nn.Module):
         if self.gather is not None:
             z_a, z_b = self.gather(z_a), self.gather(z_b)
         n = z_a.shape[0]
-        z = F.normalize(torch.cat([z_a, z_b]), dim=1)
-        logits = z @ z.T / self.temperature
+        # In float32 under mixed precision too: bfloat16's 3 digits would blur the
+        # similarities that the temperature then sharpens.
+        with torch.autocast(z_a.device.type, enabled=False):
+            z = F.normalize(torch.cat([z_a, z_b]).float(), dim=1)
+            logits = z @ z.T / self.temperature
         self_pairs = torch.eye(2 * n, dtype=torch.bool, device=z.device)
         logits = logits.masked_fill(self_pairs, float("-inf"))
         # Anchor i (view a) has its positive at i + n (view b), and back.

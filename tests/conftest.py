@@ -10,6 +10,15 @@ def _one_torch_thread():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _float32_by_default(monkeypatch):
+    # precision="auto" is bfloat16 on CPUs with AVX-512 BF16 or AMX and float32 on the
+    # others: tests resolve it to float32 everywhere, so that their tolerances and
+    # pinned numbers hold on every CI machine. Tests of bfloat16 ask for it by name.
+    monkeypatch.setattr("skssl.device.native_bfloat16", lambda device: False)
+    yield
+
+
 @pytest.fixture
 def locate():
     """Find where a normalised patch was cut: ``locate(patch, image) -> (top, left)``.

@@ -395,7 +395,7 @@ def estimator(checkpoint):
     return skssl.RotationPretrainer(
         encoder=encoder, max_epochs=4, batch_size=16, learning_rate=0.01,
         lr_schedule="cosine", device="cpu", random_state=0, checkpoint=checkpoint,
-        warm_start=True)
+        warm_start=True, precision="float32")  # as the test process resolves "auto"
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ _VOCABULARY_SAMPLE = 100_000
 _TEACHER_PARAMETERS = (
     "encoder", "encoder_kwargs", "max_epochs", "max_time", "batch_size", "learning_rate",
     "lr_schedule", "weight_decay", "optimizer", "device", "verbose", "channels_last",
+    "precision",
 )
 
 
@@ -145,9 +146,9 @@ class BoWPretrainer(BasePretrainer):
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
-        warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
-        pooling="mean", teacher=None, n_words=256, targets="soft", crop_scale=(0.2, 1.0),
-        jitter_strength=0.5,
+        warm_start=False, channels_last=True, precision="auto", checkpoint=None,
+        checkpoint_every=None, pooling="mean", teacher=None, n_words=256, targets="soft",
+        crop_scale=(0.2, 1.0), jitter_strength=0.5,
     ):
         self._set_params(locals())
 
@@ -191,7 +192,7 @@ class BoWPretrainer(BasePretrainer):
 
     def _teacher_maps(self, x):
         """The teacher's feature maps ``(B, D, h, w)`` of a batch on the [0, 1] scale."""
-        with autocast(x.device):
+        with autocast(x.device, self.precision):
             return descriptor_maps(self.teacher_, x).float()
 
     def _teacher_descriptors(self, x):

@@ -134,8 +134,9 @@ class ContextPretrainer(BasePretrainer):
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
         max_time=None, batch_size=512, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
-        warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
-        pooling="mean", patch_size=None, gap=None, jitter=None, color_guard="jitter",
+        warm_start=False, channels_last=True, precision="auto", checkpoint=None,
+        checkpoint_every=None, pooling="mean", patch_size=None, gap=None, jitter=None,
+        color_guard="jitter",
     ):
         self._set_params(locals())
 

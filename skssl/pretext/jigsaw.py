@@ -137,8 +137,9 @@ class JigsawPretrainer(BasePretrainer):
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
-        warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
-        pooling="mean", grid=3, n_permutations=100, grayscale_p=0.3, channel_shift=None,
+        warm_start=False, channels_last=True, precision="auto", checkpoint=None,
+        checkpoint_every=None, pooling="mean", grid=3, n_permutations=100, grayscale_p=0.3,
+        channel_shift=None,
     ):
         self._set_params(locals())
 

@@ -132,9 +132,9 @@ class MAEPretrainer(BasePretrainer):
         self, *, encoder="vit_tiny", encoder_kwargs=None, image_shape=None, max_epochs=10,
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
-        warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
-        pooling="mean", mask_ratio=0.75, norm_pix_loss=True, decoder_dim=128, decoder_depth=2,
-        decoder_heads=4,
+        warm_start=False, channels_last=True, precision="auto", checkpoint=None,
+        checkpoint_every=None, pooling="mean", mask_ratio=0.75, norm_pix_loss=True,
+        decoder_dim=128, decoder_depth=2, decoder_heads=4,
     ):
         self._set_params(locals())
 
@@ -165,7 +165,7 @@ class MAEPretrainer(BasePretrainer):
         encoder, decoder = net.encoder, net.head
         keep, mask = random_masking(len(x), decoder.num_patches, self.mask_ratio,
                                     generator=generator, device=x.device)
-        with autocast(x.device):
+        with autocast(x.device, self.precision):
             pred = self._predict(encoder, decoder, x, keep)
             loss = masked_patch_mse(pred, encoder.patchify(x), mask,
                                     norm_pix=self.norm_pix_loss, eps=_NORM_PIX_EPS)
@@ -217,7 +217,7 @@ class MAEPretrainer(BasePretrainer):
         mean = torch.as_tensor(self.channel_mean_, device=device).view(1, -1, 1, 1)
         std = torch.as_tensor(self.channel_std_, device=device).view(1, -1, 1, 1)
         batches = []
-        with torch.inference_mode(), autocast(device):
+        with torch.inference_mode(), autocast(device, self.precision):
             for start in range(0, data.n_samples, self.batch_size):
                 raw = self._prepare(data.batch(slice(start, start + self.batch_size), device))
                 x = self._normalize(raw)

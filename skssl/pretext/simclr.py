@@ -139,9 +139,9 @@ class SimCLRPretrainer(BasePretrainer):
 
     def __init__(
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
-        max_time=None, batch_size=256, learning_rate=2e-3, lr_schedule="cosine",
-        weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
-        warm_start=False, channels_last=True, checkpoint=None, checkpoint_every=None,
+        max_time=None, batch_size=256, learning_rate=2e-3, lr_schedule="cosine", weight_decay=1e-4,
+        optimizer="adamw", device="auto", random_state=None, verbose=0, warm_start=False,
+        channels_last=True, precision="auto", checkpoint=None, checkpoint_every=None,
         pooling="pyramid", projection_dim=128, hidden_dim=512, temperature=0.5, crop_scale=0.2,
         jitter_strength=0.5, grayscale_p=0.2, blur=False, view_size="auto",
     ):
