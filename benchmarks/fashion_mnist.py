@@ -10,7 +10,9 @@ Rows: raw pixels, the random-init encoder (same architecture, no training), and 
 pretrainer. Besides accuracy, each pretrainer row reports its fit throughput against
 the bare encoder's forward+backward+AdamW step on the same number and shape of encoder
 inputs, and its transform throughput against a bare forward pass at the same batch
-size, both measured in this process, right after the fit.
+size, both measured in this process, right after the fit, in the fit's ``precision``
+(recorded in each row; ``"auto"`` is bfloat16 on a CPU with AVX-512 BF16 or AMX).
+Untrained encoders are read out in float32.
 
 Examples::
 
@@ -42,7 +44,7 @@ from sklearn.preprocessing import StandardScaler
 
 import skssl
 from skssl.datasets import load_fashion_mnist
-from skssl.device import to_memory_format
+from skssl.device import autocast, resolve_precision, to_memory_format
 from skssl.encoders import build_encoder, make_encoder
 from skssl.ops import pool_regions, pyramid_regions
 
@@ -93,11 +95,12 @@ def _time_steps(step, n_steps, warmup=3, min_seconds=10.0):
     return (time.perf_counter() - start) / done
 
 
-def bare_train_step(encoder, encoder_kwargs, inputs, channels_last, seed=0):
+def bare_train_step(encoder, encoder_kwargs, inputs, channels_last, seed=0, precision="auto"):
     """Forward+backward+AdamW step of a fresh bare encoder on a method's own ``inputs``.
 
     ``inputs`` are ``(N, C, h, w)`` or tiles ``(N, T, C, h, w)`` (flattened to ``N*T``
-    images), put in the fit's memory layout. Returns the step, a function of nothing.
+    images), put in the fit's memory layout, in the fit's ``precision``. Returns the
+    step, a function of nothing.
     """
     torch.manual_seed(seed)
     inputs = inputs.flatten(0, 1) if inputs.ndim == 5 else inputs
@@ -107,7 +110,8 @@ def bare_train_step(encoder, encoder_kwargs, inputs, channels_last, seed=0):
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3, weight_decay=1e-4)
 
     def step():
-        loss = module(inputs).square().mean()
+        with autocast("cpu", precision):
+            loss = module(inputs).float().square().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -124,15 +128,15 @@ def normalized_images(est, X):
     return to_memory_format((x - mean) / std, est.channels_last)
 
 
-def bare_forward_images_per_s(encoder, images, n_steps):
+def bare_forward_images_per_s(encoder, images, n_steps, precision="auto"):
     """Forward pass of ``encoder`` on a batch of normalised ``images``, eval mode, no grad.
 
-    ``images`` and ``encoder`` come in the pretrainer's layout.
+    ``images`` and ``encoder`` come in the pretrainer's layout; ``precision`` is its own.
     """
     encoder.eval()
 
     def step():
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast("cpu", precision):
             encoder(images)
 
     return images.shape[0] / _time_steps(step, n_steps)
@@ -166,11 +170,12 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
         encoder_kwargs=encoder_kwargs or None,
         max_epochs=args.epochs,
         max_time=args.max_time,
-        batch_size=args.batch_size,
         random_state=args.seed,
         verbose=args.verbose,
         **args.params,
     )
+    if args.batch_size is not None:
+        est.set_params(batch_size=args.batch_size)
     start = time.perf_counter()
     est.fit(X_fit)
     fit_seconds = time.perf_counter() - start
@@ -186,14 +191,16 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
 
     # One real batch: the method's encoder inputs, and the whole images transform sees.
     try:
-        inputs, _ = est.pretext_batch(X_fit[: args.batch_size])
+        inputs, _ = est.pretext_batch(X_fit[: est.batch_size])
     except NotImplementedError:  # MAE: its bare baseline is the encoder on whole images
-        inputs = normalized_images(est, X_fit[: args.batch_size])
-    step = bare_train_step(args.encoder, encoder_kwargs, inputs, est.channels_last)
+        inputs = normalized_images(est, X_fit[: est.batch_size])
+    step = bare_train_step(args.encoder, encoder_kwargs, inputs, est.channels_last,
+                           precision=est.precision)
     n_inputs = len(inputs.flatten(0, 1) if inputs.ndim == 5 else inputs)
     bare_train = n_inputs / _time_steps(step, args.steps)
-    whole_images = normalized_images(est, X_fit[: args.batch_size])
-    bare_forward = bare_forward_images_per_s(est.encoder_, whole_images, args.steps)
+    whole_images = normalized_images(est, X_fit[: est.batch_size])
+    bare_forward = bare_forward_images_per_s(est.encoder_, whole_images, args.steps,
+                                             est.precision)
     return est, train_features, test_features, {
         "fit_seconds": fit_seconds,
         "epochs": est.n_iter_,
@@ -208,6 +215,7 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
         "transform_vs_bare": transform_images_per_s / bare_forward,
         "final_pretext_loss": history[-1]["loss"],
         "final_pretext_accuracy": history[-1]["pretext_accuracy"],
+        "precision": resolve_precision(est.precision, "cpu"),
     }
 
 
@@ -221,6 +229,7 @@ COLUMNS = [
     ("fit_vs_bare", "fit / bare fwd+bwd"),
     ("transform_images_per_s", "transform img/s"),
     ("transform_vs_bare", "transform / bare fwd"),
+    ("precision", "precision"),
 ]
 
 
@@ -244,6 +253,8 @@ def markdown(results):
                 v = row
             elif key == "measured":
                 v = " ".join(str(meta[k]) for k in ("date", "commit") if meta.get(k)) or None
+            elif key == "precision":  # rows of before the parameter ran in float32
+                v = r.get(key, "float32")
             elif key.startswith("meta."):
                 v = records.machine_value(meta, key[len("meta."):])
             else:
@@ -275,7 +286,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--max-time", type=float, default=None,
                         help="fit budget in seconds per pretrainer")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="the method's default unless given")
     parser.add_argument("--n-train", type=int, default=60000,
                         help="images to fit the pretrainers on (probes use all 60,000)")
     parser.add_argument("--n-probe", type=int, default=60000,
@@ -331,8 +343,10 @@ def main(argv=None):
         else:
             budget = f"{args.epochs} ep" if args.max_time is None else f"{args.max_time:.0f} s"
             params = "".join(f", {k}={v}" for k, v in args.params.items())
-            if args.batch_size != 256:
+            if args.batch_size is not None:
                 params = f", batch_size={args.batch_size}{params}"
+            if args.seed != 0:
+                params += f", seed={args.seed}"
             row = f"{method} {suffix}{params}, fit on {args.n_train} images, {budget}"
             if args.n_probe < 60000:
                 row += f", probes on {args.n_probe}"

@@ -41,7 +41,8 @@ def main():
     est = MAEPretrainer(batch_size=args.batch_size, device="cpu", random_state=0,
                         max_epochs=1, **args.params).fit(X[: args.batch_size])
     images = normalized_images(est, X[: args.batch_size])
-    step = bare_train_step(est.encoder, est.encoder_kwargs or {}, images, est.channels_last)
+    step = bare_train_step(est.encoder, est.encoder_kwargs or {}, images, est.channels_last,
+                           precision=est.precision)
 
     full, bare = [], []
     for _ in range(args.repeats):

@@ -40,7 +40,8 @@ def main():
     est = METHODS[args.method](batch_size=args.batch_size, device="cpu", random_state=0,
                                max_epochs=1, **args.params).fit(X)
     inputs, _ = est.pretext_batch(X[: args.batch_size])
-    step = bare_train_step(est.encoder, est.encoder_kwargs or {}, inputs, est.channels_last)
+    step = bare_train_step(est.encoder, est.encoder_kwargs or {}, inputs, est.channels_last,
+                           precision=est.precision)
     n_inputs = len(inputs.flatten(0, 1) if inputs.ndim == 5 else inputs)
 
     full, bare = [], []

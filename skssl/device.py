@@ -108,10 +108,11 @@ def resolve_precision(precision, device):
     """Turn ``precision="auto"`` into ``"bfloat16"`` or ``"float32"`` for ``device``.
 
     ``"auto"`` is bfloat16 mixed precision where the device computes in bfloat16
-    natively (:func:`native_bfloat16`), float32 elsewhere. On a 2-core Xeon with
-    AVX-512 BF16, a training step of the reference CNN took 2.5x more 28x28 views
-    per second in bfloat16 (1,487 vs 590). On a CPU of an earlier measurement, whose
-    instruction set was not recorded, bfloat16 was slower (880 vs 921 views/s).
+    natively (:func:`native_bfloat16`), float32 elsewhere. On 2 cores of an AMD
+    EPYC (Zen 4, AVX-512 BF16), a training step of the reference CNN took 2.5x more
+    28x28 views per second in bfloat16 (1,487 vs 590). On a CPU of an earlier
+    measurement, whose instruction set was not recorded, bfloat16 was slower (880 vs
+    921 views/s).
 
     Parameters
     ----------
