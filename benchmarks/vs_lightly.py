@@ -125,7 +125,9 @@ def main(argv=None):
     for _ in range(args.repeats):
         peer = run_peer(args.peer_python, args, args.max_time)
         runs["lightly"].append({
-            "img_per_s": peer["train_img_per_s"],
+            # images seen over training seconds (the peer's own train_img_per_s assumes
+            # every requested epoch ran, which a --max-time run cuts short)
+            "img_per_s": peer["images_seen"] / peer["train_seconds"],
             "foreign_cpu_share": peer.get("train_foreign_cpu_share"),
             "linear_acc": peer.get("eval", {}).get("linear_probe_acc"),
             "knn_acc": peer.get("eval", {}).get("knn20_cosine_acc"),
