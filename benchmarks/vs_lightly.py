@@ -145,6 +145,8 @@ def main(argv=None):
     for name, rs in runs.items():
         row = {k: float(np.median([r[k] for r in rs])) for k in rs[0]
                if isinstance(rs[0][k], (int, float))}
+        if "precision" in rs[0]:
+            row["precision"] = rs[0]["precision"]
         row["runs"] = rs
         row["speed_vs_lightly"] = row["img_per_s"] / peer_speed
         results[f"SimCLR vs lightly: {name}, {what}"] = row
