@@ -215,7 +215,7 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
         "transform_vs_bare": transform_images_per_s / bare_forward,
         "final_pretext_loss": history[-1]["loss"],
         "final_pretext_accuracy": history[-1]["pretext_accuracy"],
-        "precision": resolve_precision(est.precision, "cpu"),
+        "precision": resolve_precision(est.precision, est.device_),
     }
 
 

@@ -88,7 +88,7 @@ def run_ours(params, X, X_test, y, y_test, args, seconds_budget):
     seconds = time.perf_counter() - start
     images = sum(h["images"] for h in est.history_)
     result = {"fit_seconds": seconds, "epochs": est.n_iter_, "img_per_s": images / seconds,
-              "precision": resolve_precision(est.precision, "cpu")}
+              "precision": resolve_precision(est.precision, est.device_)}
     if seconds_budget is not None:
         result.update(probe(est.transform(X), y, est.transform(X_test), y_test))
     return result
@@ -120,7 +120,7 @@ def main(argv=None):
     if args.max_time is None:
         ours.insert(1, ("skssl, lightly's settings, float32", {**MATCHED, "precision": "float32"}))
     if args.defaults_only:
-        ours = ours[-1:]
+        ours = [(name, params) for name, params in ours if name == "skssl, defaults"]
     runs = {"lightly": [], **{name: [] for name, _ in ours}}
     for _ in range(args.repeats):
         peer = run_peer(args.peer_python, args, args.max_time)
