@@ -298,6 +298,10 @@ def main(argv=None):
                         help="timed steps of the bare encoder (at least 10 s of them)")
     parser.add_argument("--mlp-probe", action="store_true",
                         help="also score the features with an MLP (256 hidden units)")
+    parser.add_argument("--mean-readout", action="store_true",
+                        help='with pooling="pyramid", also score the global-mean part of '
+                             'the features (the pooling="mean" readout of the same fit) as '
+                             'mean_linear_acc and mean_knn_acc')
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="merge results into this file")
@@ -350,10 +354,16 @@ def main(argv=None):
             row = f"{method} {suffix}{params}, fit on {args.n_train} images, {budget}"
             if args.n_probe < 60000:
                 row += f", probes on {args.n_probe}"
-            _, f_train, f_test, r = run_pretrainer(
+            est, f_train, f_test, r = run_pretrainer(
                 method, args, X_fit, X_train, X_test, encoder_kwargs
             )
             r.update(probe(f_train, y_train, f_test, y_test, args.mlp_probe))
+            r["pooling"] = est.pooling
+            if args.mean_readout and est.pooling == "pyramid":
+                # the pyramid's first num_features columns are the global mean
+                n = est.encoder_.num_features
+                mean = probe(f_train[:, :n], y_train, f_test[:, :n], y_test)
+                r.update({f"mean_{key}": value for key, value in mean.items()})
         print(json.dumps({row: r}), flush=True)
         results[row] = r
 

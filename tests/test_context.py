@@ -104,7 +104,7 @@ def test_learns_on_real_images(fashion):
 
 def test_transform_encodes_whole_images(fashion):
     X = fashion[0][:64]
-    est = ContextPretrainer(max_epochs=1, random_state=0, **SMALL).fit(X)
+    est = ContextPretrainer(pooling="mean", max_epochs=1, random_state=0, **SMALL).fit(X)
     features = est.transform(X)
     assert features.shape == (64, 16) and features.dtype == np.float32
     # each whole image is normalised on its own, as the patches are at fit

@@ -7,7 +7,13 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import skssl
-from skssl import ContextPretrainer, RotationPretrainer, SimCLRPretrainer
+from skssl import (
+    ContextPretrainer,
+    IntruderPretrainer,
+    JigsawPretrainer,
+    RotationPretrainer,
+    SimCLRPretrainer,
+)
 
 X = (load_digits().images[:64] / 16).astype(np.float32)
 SMALL = dict(encoder_kwargs={"channels": (4, 8)}, max_epochs=1, batch_size=32, device="cpu",
@@ -15,7 +21,7 @@ SMALL = dict(encoder_kwargs={"channels": (4, 8)}, max_epochs=1, batch_size=32, d
 
 
 def test_pyramid_is_the_mean_and_four_cells():
-    est = RotationPretrainer(**SMALL).fit(X)
+    est = RotationPretrainer(pooling="mean", **SMALL).fit(X)
     mean = est.transform(X)
     pyramid = est.set_params(pooling="pyramid").transform(X)  # a readout: no refit
     assert mean.shape == (64, 8) and pyramid.shape == (64, 5 * 8)
@@ -33,13 +39,13 @@ def test_pyramid_is_the_mean_and_four_cells():
     assert est.get_feature_names_out().shape == (40,)
 
 
-def test_patch_methods_and_simclr_default():
+@pytest.mark.parametrize("cls", [RotationPretrainer, JigsawPretrainer, ContextPretrainer,
+                                 IntruderPretrainer, SimCLRPretrainer])
+def test_pyramid_is_the_default_of_cnn_methods(cls):
     X16 = X.repeat(2, axis=1).repeat(2, axis=2)  # context needs 15x15 pixels at least
-    context = ContextPretrainer(pooling="pyramid", **SMALL).fit(X16)
-    assert context.transform(X16[:5]).shape == (5, 40)
-    simclr = SimCLRPretrainer(**SMALL)
-    assert simclr.pooling == "pyramid"
-    assert simclr.fit(X).transform(X[:5]).shape == (5, 40)
+    est = cls(**SMALL)
+    assert est.pooling == "pyramid"
+    assert est.fit(X16).transform(X16[:5]).shape == (5, 40)
 
 
 def test_pyramid_round_trips_through_save(tmp_path):
@@ -64,7 +70,7 @@ def test_pyramid_needs_a_feature_map():
     with pytest.raises(ValueError, match='pooling="pyramid".*no feature_map'):
         est.fit(X)
     assert not hasattr(est, "encoder_")  # a failed fit leaves the estimator as it was
-    fitted = RotationPretrainer(encoder=NoMap, max_epochs=1, device="cpu").fit(X)
+    fitted = RotationPretrainer(encoder=NoMap, pooling="mean", max_epochs=1, device="cpu").fit(X)
     with pytest.raises(ValueError, match="no feature_map"):
         fitted.set_params(pooling="pyramid").transform(X)
 
@@ -72,7 +78,7 @@ def test_pyramid_needs_a_feature_map():
 def test_pyramid_on_a_one_row_feature_map():
     # 1x16 images give a 1-row map: the row is repeated, still 4 cells and the same mean
     strip = np.random.RandomState(0).rand(32, 1, 16).astype(np.float32)
-    est = RotationPretrainer(**SMALL).fit(strip)
+    est = RotationPretrainer(pooling="mean", **SMALL).fit(strip)
     mean = est.transform(strip)
     pyramid = est.set_params(pooling="pyramid").transform(strip)
     assert pyramid.shape == (32, 5 * 8)

@@ -20,7 +20,8 @@ def test_batch_has_all_four_rotations_of_each_image():
 
 def test_non_square_images_are_center_cropped():
     X = np.random.RandomState(0).rand(16, 6, 10).astype(np.float32)
-    est = RotationPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1, device="cpu").fit(X)
+    est = RotationPretrainer(encoder_kwargs={"channels": (4,)}, pooling="mean", max_epochs=1,
+                             device="cpu").fit(X)
     assert est.transform(X).shape == (16, 4)
     # only the centre 6x6 square matters
     X2 = X.copy()

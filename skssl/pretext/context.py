@@ -98,7 +98,7 @@ class ContextPretrainer(BasePretrainer):
     >>> ctx = ContextPretrainer(encoder_kwargs={"channels": (8, 16)}, max_epochs=3,
     ...                         batch_size=50, random_state=0)
     >>> ctx.fit_transform(X[:300]).shape
-    (300, 16)
+    (300, 80)
     >>> ctx.history_[-1]["pretext_accuracy"] > 0.2  # chance is 0.125
     True
 
@@ -135,7 +135,7 @@ class ContextPretrainer(BasePretrainer):
         max_time=None, batch_size=512, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
-        checkpoint_every=None, pooling="mean", patch_size=None, gap=None, jitter=None,
+        checkpoint_every=None, pooling="pyramid", patch_size=None, gap=None, jitter=None,
         color_guard="jitter",
     ):
         self._set_params(locals())

@@ -122,7 +122,7 @@ class IntruderPretrainer(BasePretrainer):
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
-        checkpoint_every=None, pooling="mean", grid=4, p_intruder=0.2, p_misplaced=0.15,
+        checkpoint_every=None, pooling="pyramid", grid=4, p_intruder=0.2, p_misplaced=0.15,
         p_rotated=0.15, min_change=0.1,
     ):
         self._set_params(locals())

@@ -108,7 +108,7 @@ class JigsawPretrainer(BasePretrainer):
     >>> jig = JigsawPretrainer(n_permutations=10, encoder_kwargs={"channels": (8, 16)},
     ...                        max_epochs=3, batch_size=50, random_state=0)
     >>> jig.fit_transform(X[:300]).shape
-    (300, 16)
+    (300, 80)
     >>> jig.permutations_.shape
     (10, 9)
     >>> jig.history_[-1]["pretext_accuracy"] > 0.5  # chance is 0.1
@@ -138,7 +138,7 @@ class JigsawPretrainer(BasePretrainer):
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
-        checkpoint_every=None, pooling="mean", grid=3, n_permutations=100, grayscale_p=0.3,
+        checkpoint_every=None, pooling="pyramid", grid=3, n_permutations=100, grayscale_p=0.3,
         channel_shift=None,
     ):
         self._set_params(locals())

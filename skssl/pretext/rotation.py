@@ -45,13 +45,25 @@ class RotationPretrainer(BasePretrainer):
     >>> rot = RotationPretrainer(encoder_kwargs={"channels": (8, 16)}, max_epochs=3,
     ...                          batch_size=50, random_state=0)
     >>> rot.fit_transform(X).shape
-    (200, 16)
+    (200, 80)
     >>> rot.loss_curve_[-1] < rot.loss_curve_[0]
     True
     """
 
-    _parameter_notes = {"batch_size": "Each image gives 4 encoder inputs, its 4 rotations."}
+    _parameter_notes = {
+        "batch_size": "Each image gives 4 encoder inputs, its 4 rotations.",
+        "pooling": "``\"pyramid\"`` by default, as for every predictive task (see README).",
+    }
     _attribute_notes = {"history_": "Chance ``pretext_accuracy`` is 0.25."}
+
+    def __init__(
+        self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
+        max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
+        weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
+        warm_start=False, channels_last=True, precision="auto", checkpoint=None,
+        checkpoint_every=None, pooling="pyramid",
+    ):
+        self._set_params(locals())
 
     def _build_head(self, n_inputs):
         return mlp_head(n_inputs, 4)
