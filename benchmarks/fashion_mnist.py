@@ -299,7 +299,7 @@ def main(argv=None):
     parser.add_argument("--mlp-probe", action="store_true",
                         help="also score the features with an MLP (256 hidden units)")
     parser.add_argument("--mean-readout", action="store_true",
-                        help='with pooling="pyramid", also score the global-mean part of '
+                        help='with a pyramid readout, also score the global-mean part of '
                              'the features (the pooling="mean" readout of the same fit) as '
                              'mean_linear_acc and mean_knn_acc')
     parser.add_argument("--seed", type=int, default=0)
@@ -358,10 +358,9 @@ def main(argv=None):
                 method, args, X_fit, X_train, X_test, encoder_kwargs
             )
             r.update(probe(f_train, y_train, f_test, y_test, args.mlp_probe))
-            r["pooling"] = est.pooling
-            if args.mean_readout and est.pooling == "pyramid":
-                # the pyramid's first num_features columns are the global mean
-                n = est.encoder_.num_features
+            n = est.encoder_.num_features  # the pyramid has 5x, the mean first
+            r["pooling"] = "pyramid" if f_train.shape[1] == 5 * n else "mean"
+            if args.mean_readout and r["pooling"] == "pyramid":
                 mean = probe(f_train[:, :n], y_train, f_test[:, :n], y_test)
                 r.update({f"mean_{key}": value for key, value in mean.items()})
         print(json.dumps({row: r}), flush=True)

@@ -112,15 +112,17 @@ checkpoint_every : float
     Also save the checkpoint every this many seconds, between two steps (a resumed
     fit continues from that step); ``None``: at the end of epochs only. Needs
     ``checkpoint``.
-pooling : {"mean", "pyramid"}
+pooling : {"mean", "pyramid", "auto"}
     How :meth:`transform` pools the encoder's last feature map into one vector per
     image. ``"mean"``: the global average, ``n_features = num_features``.
     ``"pyramid"``: the global average, then the average over each cell of a 2x2
     grid (:func:`skssl.ops.pyramid_regions`; a two-level spatial pyramid, Lazebnik et
     al. 2006), concatenated: 5x the features, and a linear probe also knows *where*
     a feature fired. It needs an encoder with a ``feature_map`` method (``cnn``,
-    ``resnet18``, the ViTs). Only the readout changes, not training: it may be set
-    after fit.
+    ``resnet18``, the ViTs). ``"auto"``: ``"pyramid"`` when the encoder has a
+    ``feature_map``, ``"mean"`` otherwise (an encoder of your own that returns
+    pooled features). Only the readout changes, not training: it may be set after
+    fit.
 """
 
 COMMON_ATTRIBUTES = """\
@@ -272,7 +274,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "checkpoint": [str, os.PathLike, None],
         "checkpoint_every": [Interval(Real, 0, None, closed="neither"), None],
-        "pooling": [StrOptions({"mean", "pyramid"})],
+        "pooling": [StrOptions({"mean", "pyramid", "auto"})],
     }
 
     # transform's `out` is a buffer of one call, not metadata that a Pipeline routes.
@@ -395,9 +397,17 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Features of a batch of normalised, prepared whole images."""
         return self._encode(x)
 
+    @property
+    def _pooling(self):
+        """``pooling`` with ``"auto"`` resolved for the fitted encoder."""
+        if self.pooling == "auto":
+            has_map = callable(getattr(self.encoder_, "feature_map", None))
+            return "pyramid" if has_map else "mean"
+        return self.pooling
+
     def _encode(self, x):
         """The encoder's features of ``x``, pooled as ``pooling`` says."""
-        if self.pooling == "mean":
+        if self._pooling == "mean":
             return self.encoder_(x)
         self._check_pooling()
         maps = self.encoder_.feature_map(x)  # (B, F, h, w)
@@ -602,7 +612,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     @property
     def _n_features_out(self):
-        return self.encoder_.num_features * (5 if self.pooling == "pyramid" else 1)
+        return self.encoder_.num_features * (5 if self._pooling == "pyramid" else 1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

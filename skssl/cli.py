@@ -101,7 +101,7 @@ def main(argv=None):
     0
     >>> main(["transform", "--model", model, "--data", data,
     ...       "--out", os.path.join(folder, "features.npy")])
-    Features of shape (64, 4) saved to ...features.npy
+    Features of shape (64, 20) saved to ...features.npy
     0
     >>> main(["fit", "--method", "rotatoin", "--data", data, "--out", model])
     2

@@ -239,7 +239,7 @@ def test_set_output_pandas(digits):
     X, _ = digits
     est = RotationPretrainer(max_epochs=1, random_state=0, **FAST).set_output(transform="pandas")
     out = est.fit_transform(X.reshape(len(X), -1))
-    assert isinstance(out, pd.DataFrame) and out.shape == (len(X), 16)
+    assert isinstance(out, pd.DataFrame) and out.shape == (len(X), 5 * 16)
 
 
 def test_memmap_transform_matches_array(digits, tmp_path):

@@ -54,15 +54,15 @@ def test_fit_transform_npy(npy, tmp_path, capsys):
 
     assert main(["transform", "--model", str(model), "--data", str(npy),
                  "--out", str(features)]) == 0
-    assert "Features of shape (40, 4) saved to" in capsys.readouterr().out
+    assert "Features of shape (40, 20) saved to" in capsys.readouterr().out  # 5 x 4: pyramid
     X = np.load(npy)
     np.testing.assert_array_equal(np.load(features), estimator.transform(X))
-    assert np.load(features).shape == (40, 4)
+    assert np.load(features).shape == (40, 20)
 
     assert main(["info", "--model", str(model)]) == 0
     info = capsys.readouterr().out
     assert info.startswith("RotationPretrainer(")
-    assert "image_shape_: (12, 12, 1)" in info and "features out: 4" in info
+    assert "image_shape_: (12, 12, 1)" in info and "features out: 20" in info
 
 
 def test_fit_transform_image_folder(folder, tmp_path, capsys):
@@ -73,7 +73,7 @@ def test_fit_transform_image_folder(folder, tmp_path, capsys):
     # transform reads the folder at the model's size and colour mode
     assert main(["transform", "--model", str(model), "--data", str(folder),
                  "--out", str(features)]) == 0
-    assert np.load(features).shape == (12, 4)
+    assert np.load(features).shape == (12, 20)
 
     assert _fit(folder, model, "--image-size", "9", "--color-mode", "grayscale") == 0
     assert skssl.load(model).image_shape_ == (9, 9, 1)

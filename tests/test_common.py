@@ -129,7 +129,7 @@ def test_patch_methods_take_resnet18(estimator):
     # trained on 3x3 or 4x4 patches, applied to 16x16 images
     est = clone(estimator).set_params(encoder="resnet18", encoder_kwargs=None, max_epochs=1)
     X = np.random.RandomState(0).rand(4, 16, 16, 3).astype(np.float32)
-    assert est.fit_transform(X).shape == (4, 512)
+    assert est.fit_transform(X).shape == (4, 5 * 512)  # the pyramid readout
 
 
 @pytest.mark.parametrize(

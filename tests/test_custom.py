@@ -92,7 +92,7 @@ def test_tasks_train_and_transform(digits, task, n_outputs, loss):
     X, _ = digits
     est = PretextPretrainer(task, n_outputs, loss=loss, max_epochs=3, random_state=0, **FAST)
     features = est.fit_transform(X)
-    assert features.shape == (len(X), 16) and features.dtype == np.float32
+    assert features.shape == (len(X), 5 * 16) and features.dtype == np.float32  # pyramid
     assert est.loss_curve_[-1] < est.loss_curve_[0]
     assert np.isfinite(est.score(X))
     accuracy = est.history_[-1]["pretext_accuracy"]

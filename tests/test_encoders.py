@@ -257,7 +257,7 @@ def test_every_encoder_trains_in_a_pretrainer(name, shape):
     est = RotationPretrainer(encoder=name, encoder_kwargs=FAST_KWARGS.get(name), max_epochs=1,
                              batch_size=6, device="cpu", random_state=0).fit(X)
     features = est.transform(X)
-    assert features.shape == (12, est.encoder_.num_features)
+    assert features.shape == (12, 5 * est.encoder_.num_features)  # the pyramid readout
     assert np.isfinite(features).all()
 
 

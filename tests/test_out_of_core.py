@@ -13,7 +13,7 @@ from skssl import RotationPretrainer, SimCLRPretrainer, VisualBoW
 from skssl._data import RowSource, page_releaser
 
 TINY = dict(encoder_kwargs={"channels": (4,)}, max_epochs=1, batch_size=32, device="cpu",
-            random_state=0)
+            pooling="mean", random_state=0)
 X = np.round(load_digits().images[:96] * 255 / 16).astype(np.uint8)
 
 

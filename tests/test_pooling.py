@@ -41,11 +41,13 @@ def test_pyramid_is_the_mean_and_four_cells():
 
 @pytest.mark.parametrize("cls", [RotationPretrainer, JigsawPretrainer, ContextPretrainer,
                                  IntruderPretrainer, SimCLRPretrainer])
-def test_pyramid_is_the_default_of_cnn_methods(cls):
+def test_auto_is_the_pyramid_for_encoders_with_a_map(cls):
     X16 = X.repeat(2, axis=1).repeat(2, axis=2)  # context needs 15x15 pixels at least
     est = cls(**SMALL)
-    assert est.pooling == "pyramid"
-    assert est.fit(X16).transform(X16[:5]).shape == (5, 40)
+    assert est.pooling == "auto"
+    auto = est.fit(X16).transform(X16[:5])
+    np.testing.assert_array_equal(auto, est.set_params(pooling="pyramid").transform(X16[:5]))
+    assert auto.shape == (5, 40)
 
 
 def test_pyramid_round_trips_through_save(tmp_path):
@@ -70,7 +72,11 @@ def test_pyramid_needs_a_feature_map():
     with pytest.raises(ValueError, match='pooling="pyramid".*no feature_map'):
         est.fit(X)
     assert not hasattr(est, "encoder_")  # a failed fit leaves the estimator as it was
-    fitted = RotationPretrainer(encoder=NoMap, pooling="mean", max_epochs=1, device="cpu").fit(X)
+    # the default, "auto", reads such an encoder out with the mean
+    fitted = RotationPretrainer(encoder=NoMap, max_epochs=1, device="cpu").fit(X)
+    assert fitted.transform(X).shape == (64, 8)
+    np.testing.assert_array_equal(fitted.transform(X),
+                                  fitted.set_params(pooling="mean").transform(X))
     with pytest.raises(ValueError, match="no feature_map"):
         fitted.set_params(pooling="pyramid").transform(X)
 

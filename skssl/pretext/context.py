@@ -127,6 +127,11 @@ class ContextPretrainer(BasePretrainer):
             "with 256 images the head and optimizer took 20 % of the fit on a CPU (9 %\n"
             "with 512, at the same accuracy)."
         ),
+        "pooling": (
+            '``"auto"`` (the pyramid for the built-in encoders) by default: on\n'
+            "Fashion-MNIST after 300 s of fit, a linear probe of 0.897-0.902 against\n"
+            "0.866-0.869 with the mean readout of the same fits (3 seeds)."
+        ),
     }
     _attribute_notes = {"history_": "Chance ``pretext_accuracy`` is 1/8."}
 
@@ -135,7 +140,7 @@ class ContextPretrainer(BasePretrainer):
         max_time=None, batch_size=512, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
-        checkpoint_every=None, pooling="pyramid", patch_size=None, gap=None, jitter=None,
+        checkpoint_every=None, pooling="auto", patch_size=None, gap=None, jitter=None,
         color_guard="jitter",
     ):
         self._set_params(locals())

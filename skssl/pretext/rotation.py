@@ -52,7 +52,11 @@ class RotationPretrainer(BasePretrainer):
 
     _parameter_notes = {
         "batch_size": "Each image gives 4 encoder inputs, its 4 rotations.",
-        "pooling": "``\"pyramid\"`` by default, as for every predictive task (see README).",
+        "pooling": (
+            '``"auto"`` (the pyramid for the built-in encoders) by default: on\n'
+            "Fashion-MNIST after 300 s of fit, a linear probe of 0.888-0.897 against\n"
+            "0.858-0.866 with the mean readout of the same fits (3 seeds)."
+        ),
     }
     _attribute_notes = {"history_": "Chance ``pretext_accuracy`` is 0.25."}
 
@@ -61,7 +65,7 @@ class RotationPretrainer(BasePretrainer):
         max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
-        checkpoint_every=None, pooling="pyramid",
+        checkpoint_every=None, pooling="auto",
     ):
         self._set_params(locals())
 

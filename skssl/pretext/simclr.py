@@ -125,8 +125,9 @@ class SimCLRPretrainer(BasePretrainer):
         "learning_rate": "2e-3 with the cosine decay won our benchmarks (1e-3 for the others).",
         "lr_schedule": "The paper decays with a cosine; so does ours by default.",
         "pooling": (
-            '``"pyramid"`` by default: on Fashion-MNIST after 300 s of fit, a linear probe\n'
-            "of 0.908 against 0.879 with the mean (the untrained encoder: 0.866 and 0.804)."
+            '``"auto"`` by default, the pyramid for the built-in encoders: on Fashion-MNIST\n'
+            "after 300 s of fit, a linear probe of 0.908 against 0.879 with the mean (the\n"
+            "untrained encoder: 0.866 and 0.804)."
         ),
     }
     _attribute_notes = {
@@ -142,7 +143,7 @@ class SimCLRPretrainer(BasePretrainer):
         max_time=None, batch_size=256, learning_rate=2e-3, lr_schedule="cosine", weight_decay=1e-4,
         optimizer="adamw", device="auto", random_state=None, verbose=0, warm_start=False,
         channels_last=True, precision="auto", checkpoint=None, checkpoint_every=None,
-        pooling="pyramid", projection_dim=128, hidden_dim=512, temperature=0.5, crop_scale=0.2,
+        pooling="auto", projection_dim=128, hidden_dim=512, temperature=0.5, crop_scale=0.2,
         jitter_strength=0.5, grayscale_p=0.2, blur=False, view_size="auto",
     ):
         self._set_params(locals())
