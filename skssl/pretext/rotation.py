@@ -60,15 +60,6 @@ class RotationPretrainer(BasePretrainer):
     }
     _attribute_notes = {"history_": "Chance ``pretext_accuracy`` is 0.25."}
 
-    def __init__(
-        self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
-        max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
-        weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
-        warm_start=False, channels_last=True, precision="auto", checkpoint=None,
-        checkpoint_every=None, pooling="auto",
-    ):
-        self._set_params(locals())
-
     def _build_head(self, n_inputs):
         return mlp_head(n_inputs, 4)
 
