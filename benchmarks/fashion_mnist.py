@@ -95,6 +95,15 @@ def _time_steps(step, n_steps, warmup=3, min_seconds=10.0):
     return (time.perf_counter() - start) / done
 
 
+def fitted_encoder_kwargs(est):
+    """The ``encoder_kwargs`` that rebuild a fitted pretrainer's encoder: its own, plus
+    the patch size of a ViT, which a method may pick itself (MAE does)."""
+    kwargs = dict(est.encoder_kwargs or {})
+    if hasattr(est.encoder_, "patch_size"):
+        kwargs["patch_size"] = est.encoder_.patch_size
+    return kwargs
+
+
 def bare_train_step(encoder, encoder_kwargs, inputs, channels_last, seed=0, precision="auto"):
     """Forward+backward+AdamW step of a fresh bare encoder on a method's own ``inputs``.
 
@@ -194,7 +203,7 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
         inputs, _ = est.pretext_batch(X_fit[: est.batch_size])
     except NotImplementedError:  # MAE: its bare baseline is the encoder on whole images
         inputs = normalized_images(est, X_fit[: est.batch_size])
-    step = bare_train_step(args.encoder, encoder_kwargs, inputs, est.channels_last,
+    step = bare_train_step(args.encoder, fitted_encoder_kwargs(est), inputs, est.channels_last,
                            precision=est.precision)
     n_inputs = len(inputs.flatten(0, 1) if inputs.ndim == 5 else inputs)
     bare_train = n_inputs / _time_steps(step, args.steps)
@@ -216,6 +225,7 @@ def run_pretrainer(name, args, X_fit, X_train, X_test, encoder_kwargs):
         "final_pretext_loss": history[-1]["loss"],
         "final_pretext_accuracy": history[-1]["pretext_accuracy"],
         "precision": resolve_precision(est.precision, est.device_),
+        **({"patch_size": est.encoder_.patch_size} if hasattr(est.encoder_, "patch_size") else {}),
     }
 
 

@@ -18,7 +18,7 @@ import statistics
 import time
 
 import torch
-from fashion_mnist import bare_train_step, normalized_images
+from fashion_mnist import bare_train_step, fitted_encoder_kwargs, normalized_images
 
 from skssl import MAEPretrainer
 from skssl.datasets import load_fashion_mnist
@@ -41,7 +41,7 @@ def main():
     est = MAEPretrainer(batch_size=args.batch_size, device="cpu", random_state=0,
                         max_epochs=1, **args.params).fit(X[: args.batch_size])
     images = normalized_images(est, X[: args.batch_size])
-    step = bare_train_step(est.encoder, est.encoder_kwargs or {}, images, est.channels_last,
+    step = bare_train_step(est.encoder, fitted_encoder_kwargs(est), images, est.channels_last,
                            precision=est.precision)
 
     full, bare = [], []

@@ -217,6 +217,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     - ``_encoder_input_size(image_size)``: ``(h, w)`` of the encoder's inputs at fit,
       when they are patches or views rather than whole images; the encoder is built
       for that size and checked on whole images (default: the image size).
+    - ``_encoder_kwargs(input_size)``: the encoder's keyword arguments, where a
+      method adds defaults of its own to ``encoder_kwargs`` (default: as given).
     - ``_fit_method_state(data, random_state)``: method state fitted once from the
       data before training (a permutation set, a vocabulary), stored in public
       fitted attributes (default: none).
@@ -341,6 +343,11 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _encoder_input_size(self, image_size):
         """``(h, w)`` of the encoder's inputs at fit, for prepared images of ``image_size``."""
         return image_size
+
+    def _encoder_kwargs(self, input_size):
+        """Keyword arguments of the encoder, for inputs of ``input_size``: a method may
+        add its own defaults to ``encoder_kwargs`` (default: ``encoder_kwargs`` as given)."""
+        return self.encoder_kwargs
 
     def _fit_method_state(self, data, random_state):
         """Fit the method's own state from ``data`` before training (nothing)."""
@@ -724,7 +731,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.encoder_ = build_encoder(
-                self.encoder, C, input_size, encoder_kwargs=self.encoder_kwargs,
+                self.encoder, C, input_size,
+                encoder_kwargs=self._encoder_kwargs(input_size),
                 channels_last=self.channels_last,
             )
             if input_size != size:

@@ -170,6 +170,29 @@ def test_a_patch_size_that_does_not_divide_the_image_is_refused():
         MAEPretrainer(**{**TINY, "encoder_kwargs": {**VIT, "patch_size": 5}}).fit(X)
 
 
+@pytest.mark.parametrize("size, patch", [
+    ((28, 28), 7), ((32, 32), 8), ((224, 224), 16), ((96, 96), 16), ((28, 32), 4),
+    ((8, 8), 2), ((3, 3), 1),
+])
+def test_mae_picks_coarse_patches_for_named_vits(size, patch):
+    from skssl.pretext.mae import _mae_patch_size
+
+    assert _mae_patch_size(size) == patch
+    X = np.random.RandomState(0).rand(2, *size).astype(np.float32)
+    small = {"embed_dim": 8, "depth": 1, "num_heads": 2}
+    if min(size) >= 4:
+        mae = MAEPretrainer(**{**TINY, "encoder_kwargs": small}, encoder="vit_tiny").fit(X)
+        assert mae.encoder_.patch_size == patch
+        assert mae.encoder_kwargs == small  # the parameter is not modified
+
+
+def test_mae_keeps_a_given_patch_size():
+    X = np.random.RandomState(0).rand(2, 28, 28).astype(np.float32)
+    assert MAEPretrainer(**TINY).fit(X).encoder_.patch_size == 4
+    vit = {**VIT, "patch_size": None}  # None: the ViT's own rule, 7 patches per side
+    assert MAEPretrainer(**{**TINY, "encoder_kwargs": vit}).fit(X).encoder_.patch_size == 4
+
+
 def test_too_few_patches_to_hide_one_are_refused():
     X = np.random.RandomState(0).rand(4, 4, 4).astype(np.float32)
     one_patch = {**VIT, "patch_size": 4}
