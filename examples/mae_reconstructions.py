@@ -1,8 +1,8 @@
 """A masked autoencoder on Fashion-MNIST: what it sees, and what it fills in.
 
-**The pretext task.** Every image is cut into 4x4-pixel patches (49 of them on 28x28
+**The pretext task.** Every image is cut into 7x7-pixel patches (16 of them on 28x28
 images) and three quarters of them, drawn anew for every image at every step, are
-hidden. The encoder, a Vision Transformer, sees only the visible quarter; a small
+hidden. The encoder, a Vision Transformer, sees only the 4 visible patches; a small
 decoder puts a learnt "mask" token in every hidden place and predicts the pixels of
 all the patches, and the loss is the squared error on the hidden ones (each patch
 normalised by its own mean and spread, which the paper found gives better features).
@@ -24,7 +24,7 @@ decay) on the Fashion-MNIST training images without labels for ``--max-time`` se
 compares a linear probe on raw pixels, on the same ViT untrained and on the MAE
 features, and draws test images that the model never saw: the original, the masked
 input and the reconstruction (visible patches pasted back). On a CPU two minutes give
-less than one epoch, so the reconstructions are coarse; they sharpen with longer fits.
+about one epoch, so the reconstructions are blurred; they sharpen with longer fits.
 
     python examples/mae_reconstructions.py --max-time 300 --out mae_reconstructions.png
     python examples/mae_reconstructions.py --quick       # a few seconds, a tiny ViT

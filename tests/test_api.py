@@ -22,7 +22,8 @@ COMMON = parameter_names(COMMON_PARAMETERS)
 
 # What a method may define: its parameters and docs, and the hooks of BasePretrainer.
 HOOKS = {
-    "_check_image_shape", "_prepare", "_encoder_input_size", "_fit_method_state",
+    "_check_image_shape", "_prepare", "_encoder_input_size", "_encoder_kwargs",
+    "_fit_method_state",
     "_make_batch", "_build_head", "_build_network", "_loss", "_count_correct",
     "_train_step", "_embed",
 }
