@@ -13,6 +13,7 @@ dashed lines mark raw pixels, what a method has to beat. The accuracy axis start
 """
 
 import argparse
+import json
 import re
 from pathlib import Path
 
@@ -44,6 +45,15 @@ def family(name):
     return next((f for f, methods in FAMILIES.items() if first in methods), "other")
 
 
+def encoder_label(text):
+    """ "vit_tiny{"patch_size": 7}" -> "ViT-Tiny, patch_size=7"."""
+    name, brace, kwargs = text.partition("{")
+    label = ENCODERS.get(name, name)
+    if brace:
+        label += "".join(f", {k}={v}" for k, v in json.loads(brace + kwargs).items())
+    return label
+
+
 def label(name, row=None):
     """A short label: "SimCLR [CNN], 900 s" with the row's parameters on a second line."""
     if name == "raw pixels":
@@ -51,7 +61,7 @@ def label(name, row=None):
     untrained = re.match(r"^random-init \[(?P<encoder>[^\]]+)\](?P<rest>.*)$", name)
     if untrained:
         encoder, rest = untrained["encoder"], untrained["rest"].strip(", ")
-        return f"untrained {ENCODERS.get(encoder, encoder)}" + (f"\n{rest}" if rest else "")
+        return f"untrained {encoder_label(encoder)}" + (f"\n{rest}" if rest else "")
     bow = re.match(r"^bow \[(?P<encoder>[^\]]+)\](?P<params>[^:]*), teacher: "
                    r"(?P<teacher>\S+) .*?, (?P<tbudget>[^,;]+); (?P<budget>.+)$", name)
     if bow:
@@ -61,8 +71,8 @@ def label(name, row=None):
     if not match:
         return name
     method = NAMES.get(match["method"], match["method"])
-    encoder = "patches" if match["encoder"].startswith("patches") else ENCODERS.get(
-        match["encoder"], match["encoder"])
+    encoder = ("patches" if match["encoder"].startswith("patches")
+               else encoder_label(match["encoder"]))
     text = f"{method} [{encoder}]" + (f", {match['budget']}" if match["budget"] else "")
     if not match["budget"] and (row or {}).get("fit_transform_seconds") is not None:
         text += f", {row['fit_transform_seconds']:.0f} s"  # VisualBoW: fit and transform

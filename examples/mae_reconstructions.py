@@ -23,8 +23,8 @@ linear probe, and see the README's table (kNN and MLP probes).
 decay) on the Fashion-MNIST training images without labels for ``--max-time`` seconds,
 compares a linear probe on raw pixels, on the same ViT untrained and on the MAE
 features, and draws test images that the model never saw: the original, the masked
-input and the reconstruction (visible patches pasted back). On a CPU two minutes give
-about one epoch, so the reconstructions are blurred; they sharpen with longer fits.
+input and the reconstruction (visible patches pasted back). On a 2-core CPU 150 s give
+two epochs, so the reconstructions are blurred; they sharpen with longer fits.
 
     python examples/mae_reconstructions.py --max-time 300 --out mae_reconstructions.png
     python examples/mae_reconstructions.py --quick       # a few seconds, a tiny ViT

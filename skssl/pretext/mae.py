@@ -54,7 +54,10 @@ class MAEPretrainer(BasePretrainer):
     ones. Coarse patches make each step cheap, so a short fit on a CPU sees many
     more images. On Fashion-MNIST, 300 s of fit on 2 CPU cores gave 3 epochs with
     7-pixel patches and 1 with 4-pixel ones, and a linear probe 2.3 points above the
-    same ViT untrained, against 0.7 points below it (probes on 10,000 images).
+    same ViT untrained, against 0.7 points below it (probes on 10,000 images). After
+    900 s (8 epochs, 7-pixel patches), the linear probe reads 0.854 against 0.801
+    untrained and kNN 0.840 against 0.722 (4-pixel patches, 900 s: 0.821 against
+    0.806).
 
     :meth:`transform` runs the encoder on all the patches, unmasked, and returns the
     mean of the patch tokens (the ViT's default ``pool="mean"``, the ``global_pool``
