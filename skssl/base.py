@@ -225,8 +225,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     - ``_make_batch(x, generator)``: a batch becomes ``(inputs, targets)``; inputs of
       shape ``(N, C, h, w)``, or ``(N, T, C, h, w)`` for ``T`` tiles per sample.
     - ``_build_head(n_inputs)``: the head, given its input size, which the base class
-      measures once by passing a probe batch of ``_make_batch`` through the encoder
-      (``T * num_features`` for tiles).
+      measures once by passing a probe batch of ``_make_batch`` through the network
+      without head (``T * num_features`` for tiles, the channels of a feature map).
     - ``_build_network(encoder, head)``: the trained module (default
       :class:`~skssl.heads.PretextNet`).
     - ``_loss(outputs, targets)`` (default: cross-entropy over the last dimension) and
@@ -760,7 +760,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 features = net(to_memory_format(inputs, self.channels_last))
         finally:
             net.train()
-        return int(features.shape[-1])
+        # The features' size: their last dimension, or the channels of a feature map.
+        return int(features.shape[1] if features.ndim == 4 else features.shape[-1])
 
     def _fit(self, X, n_epochs, warm, resume):
         self._check_fit_parameters()

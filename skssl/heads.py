@@ -12,6 +12,7 @@ __all__ = [
     "PretextNet",
     "ProjectionHead",
     "SimCLRProjectionHead",
+    "TileHead",
     "mlp_head",
 ]
 
@@ -123,6 +124,60 @@ def mlp_head(n_features, n_outputs, hidden=256):
     )
 
 
+class TileHead(nn.Module):
+    """Classify every tile of a ``grid x grid`` layout from an encoder's feature map.
+
+    The head of :class:`skssl.IntruderPretrainer`. The feature map ``(B, F, h, w)``
+    is average-pooled to ``grid x grid`` cells (adaptive pooling: the cells of a map
+    whose sides are not multiples of ``grid`` overlap, and a map smaller than the
+    grid is repeated). Each cell's features, next to the image's mean features, go
+    through a linear layer, to which a learnt embedding of the cell's position is
+    added, then batch norm, ReLU and a linear layer to ``n_classes`` logits. The
+    layers are shared by all the cells, so each answer is read at its tile's place
+    in the map, with the whole image as context.
+
+    Parameters
+    ----------
+    in_features : int
+        Channels of the feature map (the encoder's ``num_features``).
+    grid : int
+        Tiles per side; the cells come out row-major, as the tiles of
+        :func:`skssl.ops.corrupt_tiles`.
+    n_classes : int
+        Classes per tile.
+    hidden : int, default=256
+        Hidden units, as in :func:`mlp_head`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl.heads import TileHead
+    >>> head = TileHead(32, grid=4, n_classes=4)
+    >>> head(torch.zeros(2, 32, 7, 7)).shape
+    torch.Size([2, 16, 4])
+    """
+
+    def __init__(self, in_features, grid, n_classes, hidden=256):
+        super().__init__()
+        self.grid = grid
+        self.cell = nn.Linear(2 * in_features, hidden)
+        self.position = nn.Parameter(torch.zeros(grid * grid, hidden))
+        self.norm = nn.BatchNorm1d(hidden)
+        self.out = nn.Linear(hidden, n_classes)
+
+    def forward(self, maps):
+        if maps.ndim != 4:
+            raise ValueError(
+                f"TileHead takes feature maps of shape (B, F, h, w); got shape "
+                f"{tuple(maps.shape)}."
+            )
+        cells = F.adaptive_avg_pool2d(maps, self.grid).flatten(2).transpose(1, 2)
+        image = maps.mean((2, 3)).unsqueeze(1).expand_as(cells)
+        hidden = self.cell(torch.cat([cells, image], dim=-1)) + self.position
+        hidden = F.relu(self.norm(hidden.flatten(0, 1))).unflatten(0, hidden.shape[:2])
+        return self.out(hidden)
+
+
 class CosineClassifier(nn.Module):
     """A linear classifier on directions: ``scale * cos(x, w_k)`` for each class ``k``.
 
@@ -169,11 +224,17 @@ class PretextNet(nn.Module):
     ``(B, T, C, H, W)`` (``T`` tiles or patches per sample, as in jigsaw or context
     prediction) go through the shared encoder as one batch of ``B*T`` images, and the
     ``T`` feature vectors of a sample are concatenated in order before the head.
+    With ``use_feature_map``, images go through ``head(encoder.feature_map(x))``
+    instead: the head gets the encoder's last feature map ``(B, F, h, w)``, as
+    :class:`TileHead` needs.
 
     Parameters
     ----------
     encoder : torch.nn.Module
     head : torch.nn.Module
+    use_feature_map : bool, default=False
+        Feed the head the encoder's feature map rather than its pooled features
+        (the encoder needs a ``feature_map`` method).
 
     Examples
     --------
@@ -186,12 +247,15 @@ class PretextNet(nn.Module):
     torch.Size([3, 8])
     """
 
-    def __init__(self, encoder, head):
+    def __init__(self, encoder, head, use_feature_map=False):
         super().__init__()
         self.encoder = encoder
         self.head = head
+        self.use_feature_map = use_feature_map
 
     def forward(self, x):
+        if self.use_feature_map:
+            return self.head(self.encoder.feature_map(x))
         if x.ndim == 5:
             b, t = x.shape[:2]
             features = self.encoder(x.flatten(0, 1))

@@ -6,6 +6,8 @@ code reproduced it bit for bit. The tolerance here only absorbs float rounding a
 CPUs (another instruction set may round a few operations differently; on a Xeon of
 2026-12-02 the intruder's score moved by 1.2e-4 relative): a change of random stream,
 of initialisation or of what a method computes moves these numbers by far more.
+The intruder's numbers were rewritten on purpose when its head became the
+``TileHead`` on the feature map (2026-12-02).
 """
 
 import json

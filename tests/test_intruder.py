@@ -7,21 +7,60 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from torch import nn
 
 from skssl import IntruderPretrainer
 from skssl.datasets import load_fashion_mnist
+from skssl.heads import TileHead
 from skssl.ops import corrupt_tiles
+
+
+class NoMap(nn.Module):
+    """An encoder without a feature map: 8 features of the flat 8x8 image."""
+
+    num_features = 8
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 8))
+
+    def forward(self, x):
+        return self.net(x)
 
 
 def test_head_predicts_every_tile():
     X = load_digits().images[:100]
     est = IntruderPretrainer(grid=2, encoder_kwargs={"channels": (8,)}, max_epochs=1,
                              device="cpu", random_state=0).fit(X)
-    assert est.head_(torch.zeros(3, est.encoder_.num_features)).shape == (3, 4, 4)
+    maps = torch.zeros(3, est.encoder_.num_features, 4, 4)  # the encoder's feature maps
+    assert est.head_(maps).shape == (3, 4, 4)
     assert 0 <= est.history_[0]["pretext_accuracy"] <= 1
     with pytest.raises(ValueError, match="sum to at most 1"):
         IntruderPretrainer(p_intruder=0.5, p_misplaced=0.5, p_rotated=0.5, max_epochs=1,
                            device="cpu").fit(X)
+
+
+def test_tile_head_reads_each_tile_at_its_place():
+    # A change of the feature map inside one tile's cell moves that tile's logits more
+    # than any other tile's; the others still move a little, through the image mean.
+    head = TileHead(8, grid=2, n_classes=4).eval()
+    torch.manual_seed(0)
+    head.norm.running_var.fill_(0.01)
+    maps = torch.randn(1, 8, 4, 4)
+    changed = maps.clone()
+    changed[:, :, 2:, :2] += 3  # the bottom-left cell: tile 2 in row-major order
+    moved = (head(changed) - head(maps)).abs().sum(-1)[0]
+    assert moved.argmax() == 2
+    with pytest.raises(ValueError, match="feature maps"):
+        head(torch.zeros(2, 8))
+
+
+def test_encoders_without_a_feature_map_get_the_pooled_mlp_head():
+    X = load_digits().images[:64]
+    est = IntruderPretrainer(encoder=NoMap, grid=2, max_epochs=1, batch_size=32,
+                             device="cpu", random_state=0).fit(X)
+    assert est.head_(torch.zeros(3, 8)).shape == (3, 4, 4)
+    assert est.transform(X[:5]).shape == (5, 8)
 
 
 def test_pipeline_and_grid_search():
