@@ -23,8 +23,9 @@ predictive tasks:
   background) is labelled intact, so there is no unlearnable noise.
 
 Unlike jigsaw and context prediction, whose encoder sees small tiles, the encoder here
-always sees whole images, as in ``transform``, and must put what it sees where into its
-pooled features.
+always sees whole images, as in ``transform``. The head reads each tile's answer from the
+encoder's feature map at the tile's place, so every place of the map must tell what is
+there and whether it fits the rest of the image.
 
 **The papers it builds on.** Gidaris et al. (2018, rotations), Noroozi & Favaro (2016,
 jigsaw), Doersch et al. (2015, context) for the predictive tasks and their shortcuts;

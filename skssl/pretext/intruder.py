@@ -18,7 +18,7 @@ class IntruderPretrainer(BasePretrainer):
     ways (:func:`~skssl.ops.corrupt_tiles`): replaced by the tile at the same place
     in *another image of the batch* (an intruder), replaced by another tile of the
     same image (misplaced), or turned by 180 degrees in place (rotated). The encoder sees the
-    whole corrupted image, and a head on its pooled features says, for every tile,
+    whole corrupted image, and a head says, for every tile,
     which of the four classes (intact, intruder, misplaced, rotated) it is in. The
     head (:class:`~skssl.heads.TileHead`) reads each tile's answer from the encoder's
     last feature map at that tile's place, next to the image's mean features, with
@@ -51,9 +51,9 @@ class IntruderPretrainer(BasePretrainer):
     here always sees whole images, as in :meth:`transform`, and every place of its
     feature map must tell what is there and whether it belongs: what the pyramid
     readout of :meth:`transform` pools. On Fashion-MNIST after 300 s of fit (3
-    seeds), the tile head gave a linear probe of 0.906-0.907 against 0.897-0.901 with
-    the MLP on the pooled features, and the same kNN-20 accuracy (0.873-0.880
-    against 0.874-0.879).
+    seeds), the tile head gave a linear probe of 0.903-0.906 against 0.897-0.901 with
+    the MLP on the pooled features, and the same kNN-20 accuracy on average (0.876;
+    0.870-0.882 against 0.874-0.879).
 
     Parameters
     ----------
@@ -123,8 +123,8 @@ class IntruderPretrainer(BasePretrainer):
         "batch_size": "One corrupted copy of each image; intruders come from the same batch.",
         "pooling": (
             '``"auto"`` (the pyramid for the built-in encoders) by default: on\n'
-            "Fashion-MNIST after 300 s of fit, a linear probe of 0.897-0.901 against\n"
-            "0.868-0.870 with the mean readout of the same fits (3 seeds)."
+            "Fashion-MNIST after 300 s of fit, a linear probe of 0.903-0.906 against\n"
+            "0.876-0.882 with the mean readout of the same fits (3 seeds)."
         ),
     }
     _attribute_notes = {
