@@ -64,7 +64,11 @@ class MAEPretrainer(BasePretrainer):
     of the MAE code). MAE's features are strong after fine-tuning but less linearly
     separable than those of contrastive methods: the paper's linear probes are well
     below its fine-tuning results (Section 4.3), so expect a weaker linear probe than
-    :class:`~skssl.SimCLRPretrainer` gives. :meth:`reconstruct` shows the task;
+    :class:`~skssl.SimCLRPretrainer` gives. ``pooling="pyramid"`` (the mean of the
+    token grid and of its four quadrants) gave better features on Fashion-MNIST after
+    900 s (0.871 linear / 0.846 kNN against 0.851 / 0.841 with the mean, same fit),
+    but it lifts an untrained ViT more (0.859 against 0.801), so the default stays
+    the paper's mean. :meth:`reconstruct` shows the task;
     :meth:`pretext_batch` is not available, since MAE's step does not fit the
     ``(inputs, targets)`` mould.
 
