@@ -33,6 +33,7 @@ from .device import (
     to_memory_format,
 )
 from .encoders import build_encoder, check_encoder_takes
+from .encoders._maps import has_feature_map
 from .heads import PretextNet
 from .ops import pool_regions, pyramid_regions
 from .persistence import read_checkpoint
@@ -408,8 +409,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _pooling(self):
         """``pooling`` with ``"auto"`` resolved for the fitted encoder."""
         if self.pooling == "auto":
-            has_map = callable(getattr(self.encoder_, "feature_map", None))
-            return "pyramid" if has_map else "mean"
+            return "pyramid" if has_feature_map(self.encoder_) else "mean"
         return self.pooling
 
     def _encode(self, x):
@@ -425,7 +425,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return pool_regions(maps.flatten(2).transpose(1, 2), regions, "mean").flatten(1)
 
     def _check_pooling(self):
-        if self.pooling == "pyramid" and not callable(getattr(self.encoder_, "feature_map", None)):
+        if self.pooling == "pyramid" and not has_feature_map(self.encoder_):
             raise ValueError(
                 f'pooling="pyramid" pools the encoder\'s last feature map, but the '
                 f"{type(self.encoder_).__name__} encoder has no feature_map method: use "

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 
 @pytest.fixture(autouse=True)
@@ -35,3 +36,22 @@ def locate():
         return divmod(int(error.argmin()), windows.shape[1])
 
     return locate
+
+
+class _NoMap(nn.Module):
+    """An encoder without a feature map: 8 features of a flat 8x8 image."""
+
+    num_features = 8
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 8))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.fixture
+def no_map_encoder():
+    """An encoder factory (8x8 images) whose encoders have no ``feature_map``."""
+    return _NoMap

@@ -7,25 +7,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from torch import nn
 
 from skssl import IntruderPretrainer
 from skssl.datasets import load_fashion_mnist
 from skssl.heads import TileHead
 from skssl.ops import corrupt_tiles
-
-
-class NoMap(nn.Module):
-    """An encoder without a feature map: 8 features of the flat 8x8 image."""
-
-    num_features = 8
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 8))
-
-    def forward(self, x):
-        return self.net(x)
 
 
 def test_head_predicts_every_tile():
@@ -55,9 +41,9 @@ def test_tile_head_reads_each_tile_at_its_place():
         head(torch.zeros(2, 8))
 
 
-def test_encoders_without_a_feature_map_get_the_pooled_mlp_head():
+def test_encoders_without_a_feature_map_get_the_pooled_mlp_head(no_map_encoder):
     X = load_digits().images[:64]
-    est = IntruderPretrainer(encoder=NoMap, grid=2, max_epochs=1, batch_size=32,
+    est = IntruderPretrainer(encoder=no_map_encoder, grid=2, max_epochs=1, batch_size=32,
                              device="cpu", random_state=0).fit(X)
     assert est.head_(torch.zeros(3, 8)).shape == (3, 4, 4)
     assert est.transform(X[:5]).shape == (5, 8)

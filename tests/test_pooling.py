@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
-from torch import nn
 
 import skssl
 from skssl import (
@@ -56,24 +55,13 @@ def test_pyramid_round_trips_through_save(tmp_path):
     np.testing.assert_array_equal(skssl.load(tmp_path / "model").transform(X), est.transform(X))
 
 
-class NoMap(nn.Module):
-    num_features = 8
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 8))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-def test_pyramid_needs_a_feature_map():
-    est = RotationPretrainer(encoder=NoMap, pooling="pyramid", max_epochs=1, device="cpu")
+def test_pyramid_needs_a_feature_map(no_map_encoder):
+    est = RotationPretrainer(encoder=no_map_encoder, pooling="pyramid", max_epochs=1, device="cpu")
     with pytest.raises(ValueError, match='pooling="pyramid".*no feature_map'):
         est.fit(X)
     assert not hasattr(est, "encoder_")  # a failed fit leaves the estimator as it was
     # the default, "auto", reads such an encoder out with the mean
-    fitted = RotationPretrainer(encoder=NoMap, max_epochs=1, device="cpu").fit(X)
+    fitted = RotationPretrainer(encoder=no_map_encoder, max_epochs=1, device="cpu").fit(X)
     assert fitted.transform(X).shape == (64, 8)
     np.testing.assert_array_equal(fitted.transform(X),
                                   fitted.set_params(pooling="mean").transform(X))

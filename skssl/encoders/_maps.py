@@ -3,6 +3,11 @@
 import torch
 
 
+def has_feature_map(encoder):
+    """Whether ``encoder`` has a callable ``feature_map`` method (the dense contract)."""
+    return callable(getattr(encoder, "feature_map", None))
+
+
 def feature_map(encoder, x):
     """Run ``encoder.feature_map`` on ``x``, with a clear error for encoders without it.
 
@@ -40,15 +45,14 @@ def feature_map(encoder, x):
     ...
     ValueError: Flatten has no feature_map method, ...
     """
-    method = getattr(encoder, "feature_map", None)
-    if not callable(method):
+    if not has_feature_map(encoder):
         raise ValueError(
             f"{type(encoder).__name__} has no feature_map method, which dense descriptors "
             "need: one feature vector per image location. Use a built-in encoder ('cnn', "
             "'resnet18', 'vit_tiny', 'vit_small'), or give the module a method "
             "feature_map(x) returning (B, D, h, w) features before global pooling."
         )
-    out = method(x)
+    out = encoder.feature_map(x)
     if not isinstance(out, torch.Tensor) or out.ndim != 4 or len(out) != len(x):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(

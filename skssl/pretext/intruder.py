@@ -6,6 +6,7 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from ..base import BasePretrainer
+from ..encoders._maps import has_feature_map
 from ..heads import PretextNet, TileHead, mlp_head
 from ..ops import TILE_CLASSES, corrupt_tiles
 
@@ -141,11 +142,8 @@ class IntruderPretrainer(BasePretrainer):
     ):
         self._set_params(locals())
 
-    def _has_map(self):
-        return callable(getattr(self.encoder_, "feature_map", None))
-
     def _build_head(self, n_inputs):
-        if self._has_map():
+        if has_feature_map(self.encoder_):
             return TileHead(n_inputs, self.grid, len(TILE_CLASSES))
         n_tiles = self.grid * self.grid
         return nn.Sequential(
@@ -154,7 +152,7 @@ class IntruderPretrainer(BasePretrainer):
         )
 
     def _build_network(self, encoder, head):
-        return PretextNet(encoder, head, use_feature_map=self._has_map())
+        return PretextNet(encoder, head, use_feature_map=has_feature_map(encoder))
 
     def _make_batch(self, x, generator):
         return corrupt_tiles(
