@@ -24,6 +24,7 @@ from torch import nn
 
 from ._data import check_images, check_scale, page_releaser, prefetch
 from ._distributed import replicas
+from ._heap import reuse_freed_memory
 from .device import (
     _module_to_cpu,
     _on_cpu,
@@ -538,7 +539,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         loader = prefetch(lambda rows: self._load(data, rows, device), batches, device)
         # Rows done are done for good: a memmap's pages leave the resident memory.
         releasers = [page_releaser(a) for a in (out, data.X) if isinstance(a, np.ndarray)]
-        with closing(loader), torch.inference_mode(), autocast(device, self.precision):
+        with (closing(loader), torch.inference_mode(), autocast(device, self.precision),
+              reuse_freed_memory(device == "cpu")):
             for rows, x in loader:
                 x = to_memory_format(x, self.channels_last)
                 out[rows] = self._embed(x).float().cpu().numpy()
@@ -572,7 +574,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         normalize = not self._make_batch_takes_raw
         loader = prefetch(lambda rows: self._load(data, rows, device, normalize=normalize),
                           split_batches(np.arange(data.n_samples), self.batch_size), device)
-        with closing(loader), torch.inference_mode():
+        with closing(loader), torch.inference_mode(), reuse_freed_memory(device == "cpu"):
             for rows, x in loader:
                 loss, _ = self._train_step(net, x, generator)
                 total += float(loss) * len(rows)

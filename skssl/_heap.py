@@ -1,0 +1,106 @@
+"""Keep freed memory for the next training step instead of handing it back to Linux.
+
+On Linux, glibc's ``malloc`` serves every allocation above 32 MiB (and, until its
+adaptive threshold has grown, above 128 KiB) with a fresh ``mmap`` and unmaps it when it
+is freed. A training step on the CPU allocates and frees the same large activations
+at every step (a batch of 512 views of the reference CNN in float32: 51 MB per
+32-channel 28x28 activation), so each step faults in and zeroes hundreds of MB of new
+pages: on 2 cores of an AMD EPYC, 111,000 page faults per step and a third of the
+step's time (732 views/s; 1,118 without them). :func:`reuse_freed_memory` turns
+``mmap`` off and raises the trim threshold while the loop runs, so that freed blocks stay
+in the heap and the next step reuses them; on the way out it hands the free memory back
+(``malloc_trim``) and lets large blocks use ``mmap`` again.
+
+It does nothing where glibc is not the C library (macOS, Windows, musl), or where the
+user chose these settings themselves (the ``glibc.malloc.mmap_*`` or ``trim_threshold``
+tunables in ``GLIBC_TUNABLES``, or ``MALLOC_MMAP_MAX_``, ``MALLOC_MMAP_THRESHOLD_`` or
+``MALLOC_TRIM_THRESHOLD_``) or preloaded another allocator (jemalloc, tcmalloc or
+mimalloc in ``LD_PRELOAD``). The cost: a fit's peak resident memory is higher by the
+blocks the heap keeps (1.66 GB against 1.39 GB for the process of a SimCLR fit in
+float32, batches of 256, 6,000 images in memory).
+"""
+
+import contextlib
+import ctypes
+import os
+import platform
+import sys
+import threading
+
+# mallopt's parameter numbers (glibc's malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+# glibc's default M_MMAP_MAX.
+_MMAP_MAX_DEFAULT = 65536
+# The trim threshold after the loop. Setting any mallopt parameter turns glibc's
+# adaptive thresholds off for good; 64 MiB is where they settle in a process that has
+# freed large tensors (twice the largest adaptive mmap threshold, 32 MiB).
+_TRIM_AFTER = 64 * 1024 * 1024
+# While the loop runs: keep up to 2 GiB of free memory at the top of the heap.
+_TRIM_DURING = 2**31 - 1
+
+_lock = threading.Lock()
+_depth = 0
+
+
+def _glibc():
+    """glibc's ``libc.so.6``, or ``None`` where it is not the C library or the user set
+    the allocator up themselves."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    env = os.environ
+    if "malloc" in env.get("LD_PRELOAD", "") or any(
+            k in env for k in ("MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_",
+                               "MALLOC_TRIM_THRESHOLD_")):
+        return None
+    if any(t in env.get("GLIBC_TUNABLES", "") for t in ("malloc.mmap", "malloc.trim")):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+_LIBC = _glibc()
+
+
+@contextlib.contextmanager
+def reuse_freed_memory(enabled=True):
+    """Within this block, freed memory is kept for reuse instead of unmapped (glibc).
+
+    Nested and concurrent blocks (fits in threads) share one setting: the first to
+    enter sets it, the last to leave undoes it.
+
+    Parameters
+    ----------
+    enabled : bool, default=True
+        ``False`` makes the block do nothing (a loop on a GPU allocates little on the
+        host).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl._heap import reuse_freed_memory
+    >>> with reuse_freed_memory():
+    ...     x = torch.zeros(1000, 1000) + 1
+    >>> float(x.sum())
+    1000000.0
+    """
+    global _depth
+    if not enabled or _LIBC is None:
+        yield
+        return
+    with _lock:
+        _depth += 1
+        if _depth == 1:
+            _LIBC.mallopt(_M_TRIM_THRESHOLD, _TRIM_DURING)
+            _LIBC.mallopt(_M_MMAP_MAX, 0)
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                _LIBC.mallopt(_M_MMAP_MAX, _MMAP_MAX_DEFAULT)
+                _LIBC.mallopt(_M_TRIM_THRESHOLD, _TRIM_AFTER)
+                _LIBC.malloc_trim(0)

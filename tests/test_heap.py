@@ -1,0 +1,102 @@
+"""reuse_freed_memory: freed blocks are reused within a training loop (glibc only)."""
+
+import resource
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import skssl._heap as heap
+from skssl import RotationPretrainer
+from skssl._heap import reuse_freed_memory
+
+glibc = pytest.mark.skipif(heap._LIBC is None, reason="needs glibc's malloc")
+
+
+def _faults_of_allocations(n=4, mb=64):
+    """Page faults of allocating, touching and freeing ``n`` tensors of ``mb`` MB."""
+    start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(n):
+        x = torch.ones(mb * 2**18)  # float32: mb MB
+        del x
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start
+
+
+@glibc
+def test_freed_blocks_are_reused_in_the_block_and_unmapped_after():
+    pages = 64 * 2**20 // 4096
+    # Outside: every 64-MB tensor is a fresh mapping, faulted in page by page.
+    assert _faults_of_allocations() > 3 * pages
+    with reuse_freed_memory():
+        # Inside, after a few allocations have taken the heap's free blocks (the
+        # pages malloc_trim released fault in once more): the freed block is reused.
+        _faults_of_allocations()
+        assert _faults_of_allocations() < pages / 2
+    assert heap._depth == 0
+    # After: large blocks are mapped afresh again.
+    assert _faults_of_allocations() > 3 * pages
+
+
+@glibc
+def test_nested_and_concurrent_blocks_share_one_setting():
+    pages = 64 * 2**20 // 4096
+    with reuse_freed_memory():
+        with reuse_freed_memory():
+            assert heap._depth == 2
+        assert heap._depth == 1
+        _faults_of_allocations()
+        # The inner block's exit does not undo the outer one's setting.
+        assert _faults_of_allocations() < pages / 2
+    assert heap._depth == 0
+
+    errors = []
+
+    def run():
+        try:
+            with reuse_freed_memory():
+                torch.ones(2**20).sum()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and heap._depth == 0
+
+
+def test_disabled_block_changes_nothing():
+    with reuse_freed_memory(enabled=False):
+        assert heap._depth == 0
+
+
+def test_an_exception_leaves_the_setting_undone():
+    with pytest.raises(RuntimeError, match="boom"):
+        with reuse_freed_memory():
+            raise RuntimeError("boom")
+    assert heap._depth == 0
+
+
+@pytest.mark.parametrize("env", [
+    {"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"},
+    {"MALLOC_MMAP_MAX_": "0"},
+    {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1000"},
+])
+def test_the_users_own_malloc_settings_are_left_alone(monkeypatch, env):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert heap._glibc() is None
+
+
+def test_fit_and_transform_leave_no_block_open():
+    X = np.random.default_rng(0).random((64, 8, 8)).astype(np.float32)
+    est = RotationPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1,
+                             batch_size=32, random_state=0, device="cpu")
+    est.fit(X).transform(X)
+    est.score(X)
+    assert heap._depth == 0
+    with pytest.raises(ValueError):
+        est.fit(np.full((64, 8, 8), np.nan, dtype=np.float32))
+    assert heap._depth == 0
