@@ -30,7 +30,8 @@ RESULTS = REPO / "benchmarks" / "results"
 
 
 def cpu_description():
-    """``"Intel Xeon Processor (AVX-512), 2 cores"``: model, AVX-512 or not, usable cores."""
+    """``"Intel Xeon Processor (AVX-512), 2 cores"``: model, AVX-512 or not, usable cores
+    (and ``", run as AVX2"`` where oneDNN is limited to an instruction set)."""
     model, flags = "unknown CPU", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -47,7 +48,15 @@ def cpu_description():
     model = re.sub(r"\s+", " ", re.sub(r"\((R|TM|tm)\)", "", model)).strip()
     avx512 = "AVX-512" if "avx512f" in flags else "no AVX-512"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model} ({avx512}), {cores} cores"
+    limit = f", run as {isa_limit()}" if isa_limit() else ""
+    return f"{model} ({avx512}), {cores} cores{limit}"
+
+
+def isa_limit():
+    """The instruction set oneDNN is limited to (``ONEDNN_MAX_CPU_ISA``, e.g. ``"AVX2"``
+    to run as on a CPU without AVX-512; set ``ATEN_CPU_CAPABILITY=avx2`` with it), or
+    ``None``."""
+    return os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() or None
 
 
 def git_commit():

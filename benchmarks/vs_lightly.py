@@ -22,8 +22,10 @@ runs lightly's settings in float32, lightly's precision.
 
 With ``--max-time S`` both fit for ``S`` seconds on all 60,000 images and are scored
 with the protocol of ``fashion_mnist.py`` (linear probe and kNN-20): accuracy at equal
-fit time. Nothing else may run on the machine meanwhile: the peer's JSON records the
-CPU share other processes took (``train_foreign_cpu_share``).
+fit time. To run both as on a CPU without AVX-512 (``precision="auto"`` is then float32),
+set ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``: the rows say so. Nothing else
+may run on the machine meanwhile: the peer's JSON records the CPU share other processes
+took (``train_foreign_cpu_share``).
 
 Examples::
 
@@ -141,6 +143,8 @@ def main(argv=None):
     peer_speed = np.median([r["img_per_s"] for r in runs["lightly"]])
     what = (f"fit on {args.subset} images, {args.epochs} ep" if args.max_time is None
             else f"fit on 60000 images, {args.max_time:.0f} s")
+    if records.isa_limit():  # both runs limited to an older instruction set
+        what += f", run as {records.isa_limit()}"
     results = {}
     for name, rs in runs.items():
         row = {k: float(np.median([r[k] for r in rs])) for k in rs[0]

@@ -2,6 +2,7 @@
 
 import contextlib
 import copy
+import os
 import re
 
 import torch
@@ -73,12 +74,20 @@ def resolve_device(device):
     )
 
 
+# oneDNN's instruction-set limits (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16.
+_ISA_WITHOUT_BFLOAT16 = frozenset({
+    "SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
+})
+
+
 def native_bfloat16(device):
     """Whether ``device`` computes in bfloat16 natively: mixed precision speeds it up.
 
     CUDA devices that support bfloat16, and CPUs with the AVX-512 BF16 or AMX
     instructions (Intel Cooper Lake, Sapphire Rapids and later, AMD Zen 4 and later).
-    On other CPUs bfloat16 is emulated and slower than float32.
+    On other CPUs bfloat16 is emulated and slower than float32, as it is where the
+    environment variable ``ONEDNN_MAX_CPU_ISA`` limits oneDNN to an instruction set
+    without it (``AVX2``, say).
 
     Parameters
     ----------
@@ -98,6 +107,11 @@ def native_bfloat16(device):
     if name.startswith("cuda"):
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if name == "cpu":
+        # oneDNN limited to an instruction set without bfloat16 (ONEDNN_MAX_CPU_ISA=AVX2,
+        # say, to run as on an older CPU) computes bfloat16 emulated.
+        isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+        if isa in _ISA_WITHOUT_BFLOAT16:
+            return False
         # Private helpers of torch.cpu (torch >= 2.1): absent, the CPU counts as without.
         return any(getattr(torch.cpu, f"_is_{isa}_supported", lambda: False)()
                    for isa in ("avx512_bf16", "amx_tile"))

@@ -80,3 +80,10 @@ def test_unknown_precision_is_refused(digits):
     with pytest.raises(InvalidParameterError, match="precision"):
         est.fit(digits)
     assert not hasattr(est, "encoder_")
+
+
+@pytest.mark.parametrize("isa", ["AVX2", "avx512_core"])
+def test_onednn_limited_below_bfloat16_counts_as_without(monkeypatch, isa):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+    assert native_bfloat16("cpu") is False
+    assert resolve_precision("auto", "cpu") == "float32"
