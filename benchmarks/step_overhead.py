@@ -20,6 +20,7 @@ import time
 import torch
 from fashion_mnist import METHODS, bare_train_step
 
+from skssl._heap import reuse_freed_memory
 from skssl.datasets import load_fashion_mnist
 
 
@@ -48,10 +49,11 @@ def main():
     for _ in range(args.repeats):
         est.partial_fit(X)
         full.append(est.history_[-1]["inputs_per_s"])
-        start = time.perf_counter()
-        for _ in range(args.batches):
-            step()
-        bare.append(args.batches * n_inputs / (time.perf_counter() - start))
+        with reuse_freed_memory():  # as in a fit
+            start = time.perf_counter()
+            for _ in range(args.batches):
+                step()
+            bare.append(args.batches * n_inputs / (time.perf_counter() - start))
     full, bare = statistics.median(full), statistics.median(bare)
     print(f"{args.method} {args.params}, batch {args.batch_size} ({n_inputs} encoder inputs "
           f"of {tuple(inputs.shape[-3:])}), {args.threads} thread(s)")

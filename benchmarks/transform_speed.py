@@ -20,12 +20,13 @@ import torch
 from fashion_mnist import normalized_images
 
 from skssl import RotationPretrainer
+from skssl._heap import reuse_freed_memory
 from skssl.datasets import load_fashion_mnist
 
 
 def bare(encoder, batches):
-    """The bare forward pass over prepared batches."""
-    with torch.inference_mode():
+    """The bare forward pass over prepared batches (freed memory kept, as transform does)."""
+    with torch.inference_mode(), reuse_freed_memory():
         for x in batches:
             encoder(x)
 

@@ -1,0 +1,83 @@
+"""What keeping freed memory in the heap (``skssl._heap``) gives each method's fit.
+
+Every method is fitted on ``--batches`` batches of Fashion-MNIST test images (one epoch,
+then ``--repeats`` more epochs of ``partial_fit``, timed by the loop itself), with the
+heap reuse on (skssl's default on Linux with glibc) and off (glibc's own ``malloc``
+behaviour: blocks over 32 MiB are unmapped when freed). Each (method, setting) runs in a
+fresh process, so that its peak resident memory is its own, off then on.
+Reported: images/s (median of the timed epochs), page faults per step in the timed
+epochs, and the process's peak resident memory.
+
+    python benchmarks/heap_reuse.py --precision float32
+    python benchmarks/heap_reuse.py --methods rotation intruder --precision auto
+"""
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+
+import torch
+from fashion_mnist import METHODS
+
+
+def worker(args):
+    """One (method, setting) in this process; prints its JSON line."""
+    import skssl._heap as heap
+    from skssl.datasets import load_fashion_mnist
+
+    torch.set_num_threads(args.threads)
+    if args.off:
+        heap._LIBC = None
+    X, _ = load_fashion_mnist(subset="test", return_X_y=True)
+    est = METHODS[args.methods[0]](max_epochs=1, device="cpu", random_state=0,
+                                   precision=args.precision)
+    X = X[: args.batches * est.batch_size]
+    est.fit(X)
+    speeds, faults = [], 0
+    for _ in range(args.repeats):
+        start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        est.partial_fit(X)
+        faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start
+        speeds.append(est.history_[-1]["images_per_s"])
+    print(json.dumps({
+        "images_per_s": statistics.median(speeds),
+        "faults_per_step": faults / (args.repeats * args.batches),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS),
+                        default=["simclr", "rotation", "jigsaw", "context", "intruder"])
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--batches", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3, help="timed epochs")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--off", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args)
+    common = ["--precision", args.precision, "--batches", str(args.batches),
+              "--repeats", str(args.repeats), "--threads", str(args.threads)]
+    print(f"precision={args.precision}, {args.threads} threads, {args.batches} batches")
+    for method in args.methods:
+        rows = {}
+        for setting in ("off", "on"):
+            cmd = [sys.executable, __file__, "--worker", "--methods", method, *common]
+            out = subprocess.run(cmd + (["--off"] if setting == "off" else []),
+                                 capture_output=True, text=True, check=True).stdout
+            rows[setting] = json.loads(out.strip().splitlines()[-1])
+        on, off = rows["on"], rows["off"]
+        print(f"{method:>9}: {off['images_per_s']:6.0f} -> {on['images_per_s']:6.0f} images/s "
+              f"({on['images_per_s'] / off['images_per_s']:.2f}x), page faults per step "
+              f"{off['faults_per_step']:7.0f} -> {on['faults_per_step']:5.0f}, peak memory "
+              f"{off['peak_rss_mb']:5.0f} -> {on['peak_rss_mb']:5.0f} MB", flush=True)
+
+
+if __name__ == "__main__":
+    main()
