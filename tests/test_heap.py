@@ -29,8 +29,8 @@ def test_freed_blocks_are_reused_in_the_block_and_unmapped_after():
     # Outside: every 64-MB tensor is a fresh mapping, faulted in page by page.
     assert _faults_of_allocations() > 3 * pages
     with reuse_freed_memory():
-        # Inside, after a few allocations have taken the heap's free blocks (the
-        # pages malloc_trim released fault in once more): the freed block is reused.
+        # Inside, once a few allocations have grown the heap to hold the block (its
+        # free holes may be too small): the freed block is reused.
         _faults_of_allocations()
         assert _faults_of_allocations() < pages / 2
     assert heap._depth == 0
