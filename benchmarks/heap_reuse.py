@@ -4,9 +4,10 @@ Every method is fitted on ``--batches`` batches of Fashion-MNIST test images (on
 then ``--repeats`` more epochs of ``partial_fit``, timed by the loop itself), with the
 heap reuse on (skssl's default on Linux with glibc) and off (glibc's own ``malloc``
 behaviour: blocks over 32 MiB are unmapped when freed). Each (method, setting) runs in a
-fresh process, so that its peak resident memory is its own, off then on.
-Reported: images/s (median of the timed epochs), page faults per step in the timed
-epochs, and the process's peak resident memory.
+fresh process, so that its peak resident memory is its own; ``--rounds`` processes per
+setting, alternating off and on, so that a change of the machine's speed hits both.
+Reported, medians over the rounds: images/s (each the median of its timed epochs), page
+faults per step in the timed epochs, and the process's peak resident memory.
 
     python benchmarks/heap_reuse.py --precision float32
     python benchmarks/heap_reuse.py --methods rotation intruder --precision auto
@@ -57,6 +58,8 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="processes per setting, alternating; medians")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--off", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -66,13 +69,15 @@ def main(argv=None):
               "--repeats", str(args.repeats), "--threads", str(args.threads)]
     print(f"precision={args.precision}, {args.threads} threads, {args.batches} batches")
     for method in args.methods:
-        rows = {}
-        for setting in ("off", "on"):
-            cmd = [sys.executable, __file__, "--worker", "--methods", method, *common]
-            out = subprocess.run(cmd + (["--off"] if setting == "off" else []),
-                                 capture_output=True, text=True, check=True).stdout
-            rows[setting] = json.loads(out.strip().splitlines()[-1])
-        on, off = rows["on"], rows["off"]
+        runs = {"off": [], "on": []}
+        for _ in range(args.rounds):
+            for setting in ("off", "on"):
+                cmd = [sys.executable, __file__, "--worker", "--methods", method, *common]
+                out = subprocess.run(cmd + (["--off"] if setting == "off" else []),
+                                     capture_output=True, text=True, check=True).stdout
+                runs[setting].append(json.loads(out.strip().splitlines()[-1]))
+        on, off = ({key: statistics.median(r[key] for r in rs) for key in rs[0]}
+                   for rs in (runs["on"], runs["off"]))
         print(f"{method:>9}: {off['images_per_s']:6.0f} -> {on['images_per_s']:6.0f} images/s "
               f"({on['images_per_s'] / off['images_per_s']:.2f}x), page faults per step "
               f"{off['faults_per_step']:7.0f} -> {on['faults_per_step']:5.0f}, peak memory "
