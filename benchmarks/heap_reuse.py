@@ -55,7 +55,7 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS),
                         default=["simclr", "rotation", "jigsaw", "context", "intruder"])
     parser.add_argument("--precision", default="auto")
-    parser.add_argument("--batches", type=int, default=8)
+    parser.add_argument("--batches", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3,

@@ -24,7 +24,7 @@ from torch import nn
 
 from ._data import check_images, check_scale, page_releaser, prefetch
 from ._distributed import replicas
-from ._heap import reuse_freed_memory
+from ._heap import FaultWatch
 from .device import (
     _module_to_cpu,
     _on_cpu,
@@ -540,10 +540,11 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         # Rows done are done for good: a memmap's pages leave the resident memory.
         releasers = [page_releaser(a) for a in (out, data.X) if isinstance(a, np.ndarray)]
         with (closing(loader), torch.inference_mode(), autocast(device, self.precision),
-              reuse_freed_memory(device == "cpu")):
+              FaultWatch(device == "cpu") as faults):
             for rows, x in loader:
                 x = to_memory_format(x, self.channels_last)
                 out[rows] = self._embed(x).float().cpu().numpy()
+                faults.step_done()
                 for release in releasers:
                     release(rows.stop)
         return out
@@ -574,10 +575,11 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         normalize = not self._make_batch_takes_raw
         loader = prefetch(lambda rows: self._load(data, rows, device, normalize=normalize),
                           split_batches(np.arange(data.n_samples), self.batch_size), device)
-        with closing(loader), torch.inference_mode(), reuse_freed_memory(device == "cpu"):
+        with closing(loader), torch.inference_mode(), FaultWatch(device == "cpu") as faults:
             for rows, x in loader:
                 loss, _ = self._train_step(net, x, generator)
                 total += float(loss) * len(rows)
+                faults.step_done()
         return -total / data.n_samples
 
     def pretext_batch(self, X, *, random_state=0):

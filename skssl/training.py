@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import persistence
 from ._data import prefetch
 from ._distributed import replicas
-from ._heap import reuse_freed_memory
+from ._heap import FaultWatch
 from .device import memory_format
 
 __all__ = ["make_optimizer", "scheduled_learning_rate", "split_batches", "train_epochs"]
@@ -211,10 +211,10 @@ def train_epochs(estimator, data, n_epochs, progress=None):
     net.train()
     try:
         # On the CPU, a step's large activations are freed and allocated again at every
-        # step: keep them in the heap rather than unmapped and faulted in afresh (1.5x
-        # the float32 step of the reference CNN, skssl._heap).
+        # step: once steps fault them in afresh, keep them in the heap (1.5x the float32
+        # step of the reference CNN, skssl._heap).
         with (_StopAfterStep() as stop, ranks.wrap(est, net) as step,
-              reuse_freed_memory(device == "cpu")):
+              FaultWatch(device == "cpu") as faults):
             while run["epoch"] < n_epochs:
                 if run["order"] is None:
                     run.update(order=est._rng.permutation(data.n_samples), batch=0,
@@ -246,6 +246,7 @@ def train_epochs(estimator, data, n_epochs, progress=None):
                         where = f"epoch {est.n_iter_ + 1}, step {run['batch'] + 1}/{len(batches)}"
                         _optimizer_step(est, step, optimizer, x, generator, run["stats"], where,
                                         ranks)
+                        faults.step_done()
                         run["step"] += 1
                         run["batch"] += 1
                         bar.update(size)

@@ -9,7 +9,7 @@ import torch
 
 import skssl._heap as heap
 from skssl import RotationPretrainer
-from skssl._heap import reuse_freed_memory
+from skssl._heap import FaultWatch, reuse_freed_memory
 
 glibc = pytest.mark.skipif(heap._LIBC is None, reason="needs glibc's malloc")
 
@@ -99,4 +99,35 @@ def test_fit_and_transform_leave_no_block_open():
     assert heap._depth == 0
     with pytest.raises(ValueError):
         est.fit(np.full((64, 8, 8), np.nan, dtype=np.float32))
+    assert heap._depth == 0
+
+
+@glibc
+def test_fault_watch_turns_the_reuse_on_once_steps_fault():
+    with FaultWatch() as watch:
+        for step in range(8):
+            x = torch.ones(2**24)  # 64 MB: unmapped when freed, faulted in afresh
+            del x
+            watch.step_done()
+            # The first step does not count; 3 faulting steps in a row do.
+            assert watch.reusing == (step >= 3)
+            assert heap._depth == (1 if step >= 3 else 0)
+    assert heap._depth == 0
+
+
+@glibc
+def test_fault_watch_leaves_malloc_alone_when_steps_do_not_fault():
+    with FaultWatch() as watch:
+        for _ in range(8):
+            torch.ones(2**16).sum()  # 256 KB: recycled by glibc
+            watch.step_done()
+        assert not watch.reusing and heap._depth == 0
+
+
+def test_a_disabled_fault_watch_never_turns_on():
+    with FaultWatch(enabled=False) as watch:
+        for _ in range(5):
+            torch.ones(2**24).sum()
+            watch.step_done()
+        assert not watch.reusing
     assert heap._depth == 0
