@@ -43,9 +43,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import skssl
-from skssl._heap import reuse_freed_memory
 from skssl.datasets import load_fashion_mnist
-from skssl.device import autocast, resolve_precision, to_memory_format
+from skssl.device import autocast, resolve_precision, reuse_freed_memory, to_memory_format
 from skssl.encoders import build_encoder, make_encoder
 from skssl.ops import pool_regions, pyramid_regions
 
@@ -85,7 +84,8 @@ def _time_steps(step, n_steps, warmup=3, min_seconds=10.0):
 
     A fit's throughput is an average over minutes; timing the bare step for a few
     seconds at least keeps a short burst of load on a shared machine from setting it.
-    The bare step keeps freed memory in the heap as a fit does (``skssl._heap``).
+    The bare step keeps freed memory in the heap as a fit does
+    (``skssl.device.reuse_freed_memory``).
     """
     with reuse_freed_memory():
         for _ in range(warmup):

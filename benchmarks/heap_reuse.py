@@ -1,4 +1,5 @@
-"""What keeping freed memory in the heap (``skssl._heap``) gives each method's fit.
+"""What keeping freed memory in the heap (``skssl.device.reuse_freed_memory``) gives each
+method's fit.
 
 Every method is fitted on ``--batches`` batches of Fashion-MNIST test images (one epoch,
 then ``--repeats`` more epochs of ``partial_fit``, timed by the loop itself), with the
@@ -15,6 +16,7 @@ faults per step in the timed epochs, and the process's peak resident memory.
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -26,12 +28,9 @@ from fashion_mnist import METHODS
 
 def worker(args):
     """One (method, setting) in this process; prints its JSON line."""
-    import skssl._heap as heap
     from skssl.datasets import load_fashion_mnist
 
     torch.set_num_threads(args.threads)
-    if args.off:
-        heap._LIBC = None
     X, _ = load_fashion_mnist(subset="test", return_X_y=True)
     est = METHODS[args.methods[0]](max_epochs=1, device="cpu", random_state=0,
                                    precision=args.precision)
@@ -61,7 +60,6 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3,
                         help="processes per setting, alternating; medians")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--off", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
@@ -73,8 +71,10 @@ def main(argv=None):
         for _ in range(args.rounds):
             for setting in ("off", "on"):
                 cmd = [sys.executable, __file__, "--worker", "--methods", method, *common]
-                out = subprocess.run(cmd + (["--off"] if setting == "off" else []),
-                                     capture_output=True, text=True, check=True).stdout
+                    # SKSSL_REUSE_FREED_MEMORY=0 turns the reuse off (read at import).
+                env = {**os.environ, "SKSSL_REUSE_FREED_MEMORY": "0" if setting == "off" else "1"}
+                out = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                                     check=True).stdout
                 runs[setting].append(json.loads(out.strip().splitlines()[-1]))
         on, off = ({key: statistics.median(r[key] for r in rs) for key in rs[0]}
                    for rs in (runs["on"], runs["off"]))

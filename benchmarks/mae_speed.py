@@ -21,8 +21,8 @@ import torch
 from fashion_mnist import bare_train_step, fitted_encoder_kwargs, normalized_images
 
 from skssl import MAEPretrainer
-from skssl._heap import reuse_freed_memory
 from skssl.datasets import load_fashion_mnist
+from skssl.device import reuse_freed_memory
 
 
 def main():

@@ -20,8 +20,8 @@ import time
 import torch
 from fashion_mnist import METHODS, bare_train_step
 
-from skssl._heap import reuse_freed_memory
 from skssl.datasets import load_fashion_mnist
+from skssl.device import reuse_freed_memory
 
 
 def main():

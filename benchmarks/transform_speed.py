@@ -20,8 +20,8 @@ import torch
 from fashion_mnist import normalized_images
 
 from skssl import RotationPretrainer
-from skssl._heap import reuse_freed_memory
 from skssl.datasets import load_fashion_mnist
+from skssl.device import reuse_freed_memory
 
 
 def bare(encoder, batches):

@@ -23,7 +23,8 @@ It does nothing where glibc is not the C library (macOS, Windows, musl), or wher
 user chose these settings themselves (the ``glibc.malloc.mmap_*`` or ``trim_threshold``
 tunables in ``GLIBC_TUNABLES``, or ``MALLOC_MMAP_MAX_``, ``MALLOC_MMAP_THRESHOLD_`` or
 ``MALLOC_TRIM_THRESHOLD_``) or preloaded another allocator (jemalloc, tcmalloc or
-mimalloc in ``LD_PRELOAD``). The cost is memory: a process's peak resident memory is
+mimalloc in ``LD_PRELOAD``), or turned it off (``SKSSL_REUSE_FREED_MEMORY=0``, read at
+import). The cost is memory: a process's peak resident memory is
 higher by the blocks the heap keeps (1.66 GB against 1.39 GB for the process of a
 SimCLR fit in float32, batches of 256, 6,000 images in memory), and right after a fit
 by the heap's free top until the next ``free`` hands it back (1,581 against 1,375 MB
@@ -64,6 +65,8 @@ def _glibc():
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return None
     env = os.environ
+    if env.get("SKSSL_REUSE_FREED_MEMORY") == "0":
+        return None
     if "malloc" in env.get("LD_PRELOAD", "") or any(
             k in env for k in ("MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_",
                                "MALLOC_TRIM_THRESHOLD_")):
@@ -97,7 +100,7 @@ def reuse_freed_memory(enabled=True):
     Examples
     --------
     >>> import torch
-    >>> from skssl._heap import reuse_freed_memory
+    >>> from skssl.device import reuse_freed_memory
     >>> with reuse_freed_memory():
     ...     x = torch.zeros(1000, 1000) + 1
     >>> float(x.sum())
@@ -150,7 +153,7 @@ class FaultWatch:
     Examples
     --------
     >>> import torch
-    >>> from skssl._heap import FaultWatch
+    >>> from skssl.device import FaultWatch
     >>> with FaultWatch() as watch:
     ...     for _ in range(8):
     ...         x = torch.ones(2**24)  # 64 MB, allocated afresh at every step

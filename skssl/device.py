@@ -8,12 +8,16 @@ import re
 import torch
 from torch import nn
 
+from ._heap import FaultWatch, reuse_freed_memory
+
 __all__ = [
+    "FaultWatch",
     "autocast",
     "memory_format",
     "native_bfloat16",
     "resolve_device",
     "resolve_precision",
+    "reuse_freed_memory",
     "to_memory_format",
 ]
 
