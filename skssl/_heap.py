@@ -9,9 +9,8 @@ pages: on 2 cores of an AMD EPYC, 111,000 page faults per step and a third of th
 step's time (732 views/s; 1,118 without them). The training loop, ``transform`` and
 ``score`` count each step's page faults (:class:`FaultWatch`), and once steps fault in
 more than 32 MiB each, the rest of the loop runs inside :func:`reuse_freed_memory`,
-which turns
-``mmap`` off and raises the trim threshold while the loop runs, so that freed blocks stay
-in the heap and the next step reuses them; on the way out it lets large blocks use
+which turns ``mmap`` off and raises the trim threshold, so that freed blocks stay in the
+heap and the next step reuses them; on the way out it lets large blocks use
 ``mmap`` again and lowers the trim threshold to 64 MiB, so that the free top of the heap
 goes back to Linux at the next ``free`` (of anything) beyond that. It does not call
 ``malloc_trim``: that also releases the free blocks inside the heap, and the next call
@@ -24,8 +23,8 @@ user chose these settings themselves (the ``glibc.malloc.mmap_*`` or ``trim_thre
 tunables in ``GLIBC_TUNABLES``, or ``MALLOC_MMAP_MAX_``, ``MALLOC_MMAP_THRESHOLD_`` or
 ``MALLOC_TRIM_THRESHOLD_``) or preloaded another allocator (jemalloc, tcmalloc or
 mimalloc in ``LD_PRELOAD``), or turned it off (``SKSSL_REUSE_FREED_MEMORY=0``, read at
-import). The cost is memory: a process's peak resident memory is
-higher by the blocks the heap keeps (1.66 GB against 1.39 GB for the process of a
+import). The cost is memory: a process's peak resident memory is higher by the blocks
+the heap keeps (1.66 GB against 1.39 GB for the process of a
 SimCLR fit in float32, batches of 256, 6,000 images in memory), and right after a fit
 by the heap's free top until the next ``free`` hands it back (1,581 against 1,375 MB
 after a fit on 3,000 images; 1,389 after freeing an 80-MB array).
