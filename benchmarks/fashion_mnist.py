@@ -367,8 +367,7 @@ def main(argv=None):
             row = f"{method} {suffix}{params}, fit on {args.n_train} images, {budget}"
             if args.n_probe < 60000:
                 row += f", probes on {args.n_probe}"
-            if records.isa_limit():
-                row += f", run as {records.isa_limit()}"
+            row += records.run_as()
             est, f_train, f_test, r = run_pretrainer(
                 method, args, X_fit, X_train, X_test, encoder_kwargs
             )

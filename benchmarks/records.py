@@ -48,15 +48,15 @@ def cpu_description():
     model = re.sub(r"\s+", " ", re.sub(r"\((R|TM|tm)\)", "", model)).strip()
     avx512 = "AVX-512" if "avx512f" in flags else "no AVX-512"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    limit = f", run as {isa_limit()}" if isa_limit() else ""
-    return f"{model} ({avx512}), {cores} cores{limit}"
+    return f"{model} ({avx512}), {cores} cores{run_as()}"
 
 
-def isa_limit():
-    """The instruction set oneDNN is limited to (``ONEDNN_MAX_CPU_ISA``, e.g. ``"AVX2"``
-    to run as on a CPU without AVX-512; set ``ATEN_CPU_CAPABILITY=avx2`` with it), or
-    ``None``."""
-    return os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() or None
+def run_as():
+    """``", run as AVX2"`` where oneDNN is limited to an instruction set
+    (``ONEDNN_MAX_CPU_ISA``, to run as on a CPU without AVX-512; set
+    ``ATEN_CPU_CAPABILITY=avx2`` with it), else ``""``: for CPU and row names."""
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    return f", run as {isa}" if isa else ""
 
 
 def git_commit():

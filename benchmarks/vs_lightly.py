@@ -143,8 +143,7 @@ def main(argv=None):
     peer_speed = np.median([r["img_per_s"] for r in runs["lightly"]])
     what = (f"fit on {args.subset} images, {args.epochs} ep" if args.max_time is None
             else f"fit on 60000 images, {args.max_time:.0f} s")
-    if records.isa_limit():  # both runs limited to an older instruction set
-        what += f", run as {records.isa_limit()}"
+    what += records.run_as()  # both runs limited to an older instruction set, if so
     results = {}
     for name, rs in runs.items():
         row = {k: float(np.median([r[k] for r in rs])) for k in rs[0]
