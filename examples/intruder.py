@@ -3,8 +3,10 @@
 **The pretext task.** Every image is cut into 4x4 tiles and some tiles are corrupted:
 replaced by the tile at the same place in *another image of the batch* (an intruder),
 replaced by another tile of the same image (misplaced), or turned by 180 degrees
-(rotated). The encoder sees the whole corrupted image, and for each of the 16 tiles the
-head says which of the four classes it is in: intact, intruder, misplaced or rotated.
+(rotated). The corrupted image is then turned by 0, 90, 180 or 270 degrees. The encoder
+sees the whole image, and for each of the 16 tiles the head says which of the four
+classes it is in (intact, intruder, misplaced or rotated), and for the whole image by how
+much it was turned, as rotation prediction asks.
 
 **Why it teaches useful features.** It answers three weaknesses of the classic
 predictive tasks:
@@ -35,7 +37,7 @@ Chen et al. (2020, SimCLR) for negatives from the batch. The task itself is ours
 **What this script does.** It pretrains ``IntruderPretrainer`` on the Fashion-MNIST
 training images without labels, compares a linear probe on raw pixels, on the untrained
 encoder and on the pretrained features, and draws corrupted test images, every
-corrupted tile outlined with its class.
+corrupted tile outlined with its class, with the turn of each image.
 
     python examples/intruder.py          # about 3 minutes on 2 CPU cores
     python examples/intruder.py --quick  # a few seconds

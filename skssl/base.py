@@ -398,7 +398,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             outputs = net(inputs)
             loss = self._loss(outputs, targets)
         with torch.no_grad():
-            correct, count = self._count_correct(outputs.detach(), targets)
+            correct, count = self._count_correct(outputs, targets)
         n_inputs = inputs.shape[0] * (inputs.shape[1] if inputs.ndim == 5 else 1)
         return loss, {"inputs": n_inputs, "correct": correct, "count": count}
 

@@ -147,6 +147,10 @@ class TileHead(nn.Module):
         Classes per tile.
     hidden : int, default=256
         Hidden units, as in :func:`mlp_head`.
+    image_classes : int, default=0
+        If positive, the head also answers one question about the whole image, with
+        this many classes, from the image's mean features through its own
+        :func:`mlp_head`, and returns the pair ``(tile_logits, image_logits)``.
 
     Examples
     --------
@@ -155,15 +159,19 @@ class TileHead(nn.Module):
     >>> head = TileHead(32, grid=4, n_classes=4)
     >>> head(torch.zeros(2, 32, 7, 7)).shape
     torch.Size([2, 16, 4])
+    >>> tiles, image = TileHead(32, grid=4, n_classes=4, image_classes=4)(torch.zeros(2, 32, 7, 7))
+    >>> tiles.shape, image.shape
+    (torch.Size([2, 16, 4]), torch.Size([2, 4]))
     """
 
-    def __init__(self, in_features, grid, n_classes, hidden=256):
+    def __init__(self, in_features, grid, n_classes, hidden=256, image_classes=0):
         super().__init__()
         self.grid = grid
         self.cell = nn.Linear(2 * in_features, hidden)
         self.position = nn.Parameter(torch.zeros(grid * grid, hidden))
         self.norm = nn.BatchNorm1d(hidden)
         self.out = nn.Linear(hidden, n_classes)
+        self.image = mlp_head(in_features, image_classes, hidden) if image_classes else None
 
     def forward(self, maps):
         if maps.ndim != 4:
@@ -172,10 +180,13 @@ class TileHead(nn.Module):
                 f"{tuple(maps.shape)}."
             )
         cells = F.adaptive_avg_pool2d(maps, self.grid).flatten(2).transpose(1, 2)
-        image = maps.mean((2, 3)).unsqueeze(1).expand_as(cells)
-        hidden = self.cell(torch.cat([cells, image], dim=-1)) + self.position
+        mean = maps.mean((2, 3))
+        hidden = self.cell(torch.cat([cells, mean.unsqueeze(1).expand_as(cells)], dim=-1))
+        hidden = hidden + self.position
         hidden = F.relu(self.norm(hidden.flatten(0, 1))).unflatten(0, hidden.shape[:2])
-        return self.out(hidden)
+        if self.image is None:
+            return self.out(hidden)
+        return self.out(hidden), self.image(mean)
 
 
 class CosineClassifier(nn.Module):

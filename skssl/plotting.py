@@ -239,20 +239,23 @@ def _tile_marks(est, classes, image_size):
 
 def _intruder(est, X, random_state):
     corrupted, targets = est.pretext_batch(X, random_state=random_state)
+    tile_classes, turns = targets if isinstance(targets, tuple) else (targets, None)
     shown, originals = _denormalized(est, corrupted), _hwc(_as_images(est, X))
     rows = []
-    for b, classes in enumerate(targets.tolist()):
+    for b, classes in enumerate(tile_classes.tolist()):
         counts = np.bincount(classes, minlength=len(TILE_CLASSES))
         title = ", ".join(f"{counts[k]} {TILE_CLASSES[k]}" for k in range(1, len(counts))
                           if counts[k]) or "all intact"
+        if turns is not None:
+            title += f"; turned {90 * int(turns[b])}°"
         rows.append([
             _Panel(originals[b], "original"),
             _Panel(shown[b], title, _tile_marks(est, classes, corrupted.shape[-2:])),
         ])
-    return rows, (
-        f"which of the {est.grid}x{est.grid} tiles do not belong? "
-        "(I intruder, M misplaced, R rotated; the rest intact)"
-    )
+    question = f"which of the {est.grid}x{est.grid} tiles do not belong?"
+    if turns is not None:
+        question += " how far was the image turned?"
+    return rows, question + " (I intruder, M misplaced, R rotated; the rest intact)"
 
 
 def _simclr(est, X, random_state):
@@ -360,7 +363,8 @@ def show_pretext_batch(estimator, X, *, n_images=4, random_state=0, fig=None):
     - :class:`~skssl.ContextPretrainer`: the original, the centre and the neighbour
       patches, and the answer: where the neighbour sits around the centre;
     - :class:`~skssl.IntruderPretrainer`: the original and the corrupted image, every
-      corrupted tile outlined with its class (intruder, misplaced, rotated);
+      corrupted tile outlined with its class (intruder, misplaced, rotated) and the
+      image turned as the pretext batch turns it (with ``turn_images``);
     - :class:`~skssl.SimCLRPretrainer`: the original and its two augmented views;
     - :class:`~skssl.MAEPretrainer`: the original, the masked input and the
       reconstruction (:meth:`~skssl.MAEPretrainer.reconstruct`: MAE's step makes no

@@ -7,7 +7,8 @@ CPUs (another instruction set may round a few operations differently; on a Xeon 
 2026-12-02 the intruder's score moved by 1.2e-4 relative): a change of random stream,
 of initialisation or of what a method computes moves these numbers by far more.
 The intruder's numbers were rewritten on purpose when its head became the
-``TileHead`` on the feature map (2026-12-02).
+``TileHead`` on the feature map (2026-12-02), and when it started turning its images
+(``turn_images``, 2026-12-03).
 """
 
 import json

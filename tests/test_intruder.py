@@ -1,5 +1,8 @@
 """IntruderPretrainer."""
 
+import math
+
+import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -19,8 +22,13 @@ def test_head_predicts_every_tile():
     est = IntruderPretrainer(grid=2, encoder_kwargs={"channels": (8,)}, max_epochs=1,
                              device="cpu", random_state=0).fit(X)
     maps = torch.zeros(3, est.encoder_.num_features, 4, 4)  # the encoder's feature maps
-    assert est.head_(maps).shape == (3, 4, 4)
+    tiles, turns = est.head_(maps)
+    assert tiles.shape == (3, 4, 4) and turns.shape == (3, 4)
     assert 0 <= est.history_[0]["pretext_accuracy"] <= 1
+    plain = IntruderPretrainer(grid=2, encoder_kwargs={"channels": (8,)}, max_epochs=1,
+                               device="cpu", random_state=0, turn_images=False).fit(X)
+    assert plain.head_(maps).shape == (3, 4, 4)
+    assert plain.pretext_batch(X[:5])[1].shape == (5, 4)
     with pytest.raises(ValueError, match="sum to at most 1"):
         IntruderPretrainer(p_intruder=0.5, p_misplaced=0.5, p_rotated=0.5, max_epochs=1,
                            device="cpu").fit(X)
@@ -45,8 +53,11 @@ def test_encoders_without_a_feature_map_get_the_pooled_mlp_head(no_map_encoder):
     X = load_digits().images[:64]
     est = IntruderPretrainer(encoder=no_map_encoder, grid=2, max_epochs=1, batch_size=32,
                              device="cpu", random_state=0).fit(X)
-    assert est.head_(torch.zeros(3, 8)).shape == (3, 4, 4)
+    tiles, turns = est.head_(torch.zeros(3, 8))
+    assert tiles.shape == (3, 4, 4) and turns.shape == (3, 4)
     assert est.transform(X[:5]).shape == (5, 8)
+    est.set_params(turn_images=False).fit(X)
+    assert est.head_(torch.zeros(3, 8)).shape == (3, 4, 4)
 
 
 def test_pipeline_and_grid_search():
@@ -79,10 +90,40 @@ def test_learns_tile_content_on_real_images(fashion):
     losses = est.loss_curve_
     assert losses[0] > losses[1] > losses[2] > losses[3]
     held_out = X[5000:5500]
-    # The loss of a model that knows only how often each class occurs.
+    # The loss of a model that knows only how often each tile class occurs, and that
+    # the 4 turns are equally likely.
     scaled = (torch.as_tensor(held_out, dtype=torch.float32)[:, None] / 255
               - float(est.channel_mean_[0])) / float(est.channel_std_[0])
     _, targets = corrupt_tiles(scaled, generator=torch.Generator().manual_seed(0))
     freq = targets.flatten().bincount(minlength=4).float() / targets.numel()
-    prior_loss = float(-(freq * freq.log()).sum())
+    prior_loss = float(-(freq * freq.log()).sum()) + math.log(4)
     assert -est.score(held_out) < prior_loss - 0.03
+
+
+def test_turned_images_carry_their_tile_classes(fashion):
+    # Every tile labelled intact is (nearly) the tile of the turned clean image at that
+    # place, every corrupted one is not: the classes were turned with the image.
+    X, _ = fashion
+    est = IntruderPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1, batch_size=64,
+                             device="cpu", random_state=0).fit(X[:64])
+    corrupted, (classes, turns) = est.pretext_batch(X[:64])
+    assert set(turns.tolist()) == {0, 1, 2, 3}
+    clean = est._load(est._check_images(X[:64], reset=False), np.arange(64), "cpu")
+
+    def tiles(img):
+        return img.reshape(4, 7, 4, 7).transpose(1, 2).reshape(16, 49)
+
+    for b in range(64):
+        turned = torch.rot90(clean[b, 0], int(turns[b]))
+        change = (tiles(corrupted[b, 0]) - tiles(turned)).abs().mean(1)
+        assert bool((change[classes[b] == 0] < est.min_change).all())
+        assert bool((change[classes[b] != 0] >= est.min_change).all())
+
+
+def test_non_square_images_are_turned_by_half_turns():
+    X = np.random.default_rng(0).random((40, 12, 16))
+    est = IntruderPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1, batch_size=20,
+                             device="cpu", random_state=0).fit(X)
+    corrupted, (_, turns) = est.pretext_batch(X, random_state=1)
+    assert corrupted.shape == (40, 1, 12, 16)
+    assert set(turns.tolist()) == {0, 2}

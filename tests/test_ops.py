@@ -22,6 +22,7 @@ from skssl.ops import (
     random_grayscale,
     rotations,
     shuffle_tiles,
+    turn_each,
 )
 
 
@@ -299,3 +300,25 @@ def test_center_crop_square_keeps_the_centre():
     assert torch.equal(center_crop_square(x), x[..., 1:6])
     assert torch.equal(center_crop_square(x.transpose(-2, -1)), x.transpose(-2, -1)[..., 1:6, :])
     assert center_crop_square(x[..., :5]).data_ptr() == x.data_ptr()
+
+
+def test_turn_each_turns_every_image_by_its_own_quarter_turns():
+    x = torch.randn(6, 3, 5, 5)
+    turns = torch.tensor([0, 1, 2, 3, 1, 2])
+    out = turn_each(x, turns)
+    for b in range(6):
+        assert torch.equal(out[b], torch.rot90(x[b], int(turns[b]), dims=(1, 2)))
+    labels = torch.arange(32).view(2, 1, 4, 4)  # integer grids turn the same way
+    assert torch.equal(turn_each(labels, torch.tensor([3, 0]))[0],
+                       torch.rot90(labels[0], 3, dims=(1, 2)))
+    wide = torch.randn(2, 1, 3, 5)
+    assert torch.equal(turn_each(wide, torch.tensor([2, 0]))[0],
+                       torch.rot90(wide[0], 2, dims=(1, 2)))
+    with pytest.raises(ValueError, match="half turns"):
+        turn_each(wide, torch.tensor([1, 0]))
+    with pytest.raises(ValueError, match=r"\[0, 3\]"):
+        turn_each(x, torch.full((6,), 4))
+    with pytest.raises(TypeError, match="integer tensor"):
+        turn_each(x, torch.zeros(6))
+    with pytest.raises(TypeError, match="one per image"):
+        turn_each(x, torch.zeros(5, dtype=torch.long))

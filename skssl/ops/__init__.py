@@ -17,7 +17,7 @@ loop over images: patches are cut with one ``gather`` per batch.
   :func:`context_geometry`, :func:`extract_context_pairs`, :data:`CONTEXT_OFFSETS`.
 - :mod:`~skssl.ops.rotation`, rotation prediction (Gidaris, Singh & Komodakis,
   "Unsupervised Representation Learning by Predicting Image Rotations", ICLR 2018):
-  :func:`rotations`, :func:`center_crop_square`.
+  :func:`rotations`, :func:`turn_each`, :func:`center_crop_square`.
 - :mod:`~skssl.ops.masking`, masked autoencoders (He et al., "Masked Autoencoders Are
   Scalable Vision Learners", CVPR 2022): :func:`patchify`, :func:`unpatchify`,
   :func:`random_masking`.
@@ -48,7 +48,7 @@ from .jigsaw import (
 )
 from .masking import patchify, random_masking, unpatchify
 from .patches import channel_jitter, default_channel_shift, normalize_patches, random_grayscale
-from .rotation import center_crop_square, rotations
+from .rotation import center_crop_square, rotations, turn_each
 from .tiles import INTACT, INTRUDER, MISPLACED, ROTATED, TILE_CLASSES, corrupt_tiles
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "random_grayscale",
     "random_masking",
     "rotations",
+    "turn_each",
     "shuffle_tiles",
     "squared_distances",
     "unpatchify",

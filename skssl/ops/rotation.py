@@ -63,3 +63,58 @@ def rotations(x):
     inputs = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)])
     targets = torch.arange(4, device=x.device).repeat_interleave(x.shape[0])
     return inputs, targets
+
+
+def turn_each(x, turns):
+    """Turn every image of a batch by its own number of quarter turns.
+
+    One gather per batch: image ``b`` comes out as
+    ``torch.rot90(x[b], turns[b], dims=(1, 2))``. A non-square batch can only be
+    turned by half turns (an odd number of quarter turns would change its shape).
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (B, C, H, W)
+        Images (or any per-image grids, such as per-tile labels), of any dtype.
+    turns : torch.Tensor of shape (B,), integer
+        Quarter turns counter-clockwise for each image, in ``[0, 3]``; even where
+        ``H != W``.
+
+    Returns
+    -------
+    turned : torch.Tensor of shape (B, C, H, W)
+        A new tensor; ``x`` is not modified.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl.ops import turn_each
+    >>> x = torch.arange(8).view(2, 1, 2, 2)
+    >>> turn_each(x, torch.tensor([0, 1]))[:, 0].tolist()
+    [[[0, 1], [2, 3]], [[5, 7], [4, 6]]]
+    """
+    if x.ndim != 4:
+        raise ValueError(f"x must be a batch of shape (B, C, H, W); got shape {tuple(x.shape)}.")
+    if not isinstance(turns, torch.Tensor) or turns.shape != x.shape[:1] or (
+        turns.is_floating_point() or turns.is_complex()
+    ):
+        raise TypeError(
+            f"turns must be an integer tensor of shape ({x.shape[0]},), one per image; "
+            f"got {turns!r:.80}."
+        )
+    B, C, H, W = x.shape
+    if B and (int(turns.min()) < 0 or int(turns.max()) > 3):
+        raise ValueError("turns must be quarter turns in [0, 3].")
+    if H != W and B and bool((turns % 2).any()):
+        raise ValueError(
+            f"{H}x{W} images can only be turned by half turns (turns 0 or 2); an odd "
+            "number of quarter turns would change their shape. Crop them square first "
+            "(skssl.ops.center_crop_square)."
+        )
+    pixels = torch.arange(H * W, device=x.device).view(H, W)
+    reads = torch.stack([
+        torch.rot90(pixels, k).flatten() if H == W or k % 2 == 0 else pixels.flatten()
+        for k in range(4)
+    ])
+    index = reads[turns.to(x.device).long()][:, None, :].expand(B, C, H * W)
+    return x.flatten(2).gather(2, index).view(B, C, H, W)

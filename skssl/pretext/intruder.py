@@ -2,13 +2,15 @@
 
 from numbers import Integral, Real
 
+import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from ..base import BasePretrainer
 from ..encoders._maps import has_feature_map
 from ..heads import PretextNet, TileHead, mlp_head
-from ..ops import TILE_CLASSES, corrupt_tiles
+from ..ops import TILE_CLASSES, corrupt_tiles, turn_each
+from ..ops._checks import randint
 
 
 class IntruderPretrainer(BasePretrainer):
@@ -23,9 +25,15 @@ class IntruderPretrainer(BasePretrainer):
     which of the four classes (intact, intruder, misplaced, rotated) it is in. The
     head (:class:`~skssl.heads.TileHead`) reads each tile's answer from the encoder's
     last feature map at that tile's place, next to the image's mean features, with
-    one small MLP shared by all tiles. An encoder without a ``feature_map`` gets the
+    one small MLP shared by all tiles. With ``turn_images=True`` (the default) each
+    corrupted image is also turned by a random number of quarter turns
+    (:func:`~skssl.ops.turn_each`, its tile classes with it), and the head says by
+    how much from the image's mean features: one question about the whole image, as
+    :class:`RotationPretrainer` asks, next to the ``grid**2`` questions about its
+    tiles, at no extra encoder input. An encoder without a ``feature_map`` gets the
     MLP of the classic methods (:func:`~skssl.heads.mlp_head`) on its pooled
-    features, whose last layer gives the ``4 * grid**2`` logits.
+    features, whose last layer gives the ``4 * grid**2`` tile logits (and the 4
+    turn logits).
 
     Motivation: the classic predictive tasks (rotation, jigsaw, context) are known to
     have three weaknesses, and this task answers each of them.
@@ -72,13 +80,19 @@ class IntruderPretrainer(BasePretrainer):
     min_change : float, default=0.1
         A corrupted tile whose pixels change by less than this on average (in units
         of the per-channel standard deviation) is labelled intact.
+    turn_images : bool, default=True
+        Also turn every corrupted image by 0, 1, 2 or 3 quarter turns (0 or 2 on
+        non-square images) and predict the number of turns, with a cross-entropy
+        added to the tiles' loss. TURN_IMAGES_FIGURES Set it to ``False``, with
+        ``p_rotated=0``, for images that have no canonical orientation (aerial or
+        microscopy images).
 
     Attributes
     ----------
     head_ : torch.nn.Module
         :class:`~skssl.heads.TileHead` from the encoder's feature map to
-        ``(grid**2, 4)`` tile-class logits (an MLP on the pooled features for an
-        encoder without ``feature_map``).
+        ``(grid**2, 4)`` tile-class logits and, with ``turn_images``, 4 turn logits
+        (an MLP on the pooled features for an encoder without ``feature_map``).
     %(common_attributes)s
 
     See Also
@@ -101,13 +115,14 @@ class IntruderPretrainer(BasePretrainer):
     >>> model.predict(X[200:203]).shape
     (3,)
 
-    The pretext batch of 2 images: each is corrupted once, and each of its 4x4 tiles
-    (of 2x2 pixels) has a class: 0 intact, 1 intruder, 2 misplaced, 3 rotated.
+    The pretext batch of 2 images: each is corrupted once, each of its 4x4 tiles
+    (of 2x2 pixels) has a class (0 intact, 1 intruder, 2 misplaced, 3 rotated), and
+    the corrupted image is turned by a number of quarter turns:
 
-    >>> corrupted, classes = est.pretext_batch(X[:2])
-    >>> corrupted.shape, classes.shape
-    (torch.Size([2, 1, 8, 8]), torch.Size([2, 16]))
-    >>> bool(((0 <= classes) & (classes < 4)).all())
+    >>> corrupted, (classes, turns) = est.pretext_batch(X[:2])
+    >>> corrupted.shape, classes.shape, turns.shape
+    (torch.Size([2, 1, 8, 8]), torch.Size([2, 16]), torch.Size([2]))
+    >>> bool(((0 <= classes) & (classes < 4)).all() and ((0 <= turns) & (turns < 4)).all())
     True
     """
 
@@ -118,6 +133,7 @@ class IntruderPretrainer(BasePretrainer):
         "p_misplaced": [Interval(Real, 0, 1, closed="both")],
         "p_rotated": [Interval(Real, 0, 1, closed="both")],
         "min_change": [Interval(Real, 0, None, closed="left")],
+        "turn_images": ["boolean"],
     }
 
     _parameter_notes = {
@@ -129,7 +145,10 @@ class IntruderPretrainer(BasePretrainer):
         ),
     }
     _attribute_notes = {
-        "history_": "``pretext_accuracy`` is over tiles; most tiles are intact by default.",
+        "history_": (
+            "``pretext_accuracy`` is over the tiles' classes and the images' turns;\n"
+            "most tiles are intact by default."
+        ),
     }
 
     def __init__(
@@ -138,24 +157,21 @@ class IntruderPretrainer(BasePretrainer):
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
         checkpoint_every=None, pooling="auto", grid=4, p_intruder=0.2, p_misplaced=0.15,
-        p_rotated=0.15, min_change=0.1,
+        p_rotated=0.15, min_change=0.1, turn_images=True,
     ):
         self._set_params(locals())
 
     def _build_head(self, n_inputs):
+        image_classes = 4 if self.turn_images else 0
         if has_feature_map(self.encoder_):
-            return TileHead(n_inputs, self.grid, len(TILE_CLASSES))
-        n_tiles = self.grid * self.grid
-        return nn.Sequential(
-            mlp_head(n_inputs, n_tiles * len(TILE_CLASSES)),
-            nn.Unflatten(1, (n_tiles, len(TILE_CLASSES))),
-        )
+            return TileHead(n_inputs, self.grid, len(TILE_CLASSES), image_classes=image_classes)
+        return _PooledTileHead(n_inputs, self.grid * self.grid, len(TILE_CLASSES), image_classes)
 
     def _build_network(self, encoder, head):
         return PretextNet(encoder, head, use_feature_map=has_feature_map(encoder))
 
     def _make_batch(self, x, generator):
-        return corrupt_tiles(
+        corrupted, classes = corrupt_tiles(
             x,
             self.grid,
             self.p_intruder,
@@ -164,3 +180,44 @@ class IntruderPretrainer(BasePretrainer):
             self.min_change,
             generator=generator,
         )
+        if not self.turn_images:
+            return corrupted, classes
+        batch, (height, width) = len(x), x.shape[-2:]
+        # Quarter turns where the image is square, else half turns (same shape).
+        turns = randint(0, 3, (batch,), generator, x.device)
+        if height != width:
+            turns = turns // 2 * 2
+        grid = classes.view(batch, 1, self.grid, self.grid)
+        classes = turn_each(grid, turns).view(batch, -1)
+        return turn_each(corrupted, turns), (classes, turns)
+
+    def _loss(self, outputs, targets):
+        if not self.turn_images:
+            return super()._loss(outputs, targets)
+        (tile_logits, turn_logits), (classes, turns) = outputs, targets
+        return super()._loss(tile_logits, classes) + F.cross_entropy(turn_logits, turns)
+
+    def _count_correct(self, outputs, targets):
+        if not self.turn_images:
+            return super()._count_correct(outputs, targets)
+        (tile_logits, turn_logits), (classes, turns) = outputs, targets
+        correct = (tile_logits.argmax(-1) == classes).sum()
+        correct += (turn_logits.argmax(-1) == turns).sum()
+        return int(correct), classes.numel() + turns.numel()
+
+
+class _PooledTileHead(nn.Module):
+    """:func:`~skssl.heads.mlp_head` on pooled features, its logits split into
+    ``(n_tiles, n_classes)`` tile logits (and ``image_classes`` image logits, if any)."""
+
+    def __init__(self, n_inputs, n_tiles, n_classes, image_classes):
+        super().__init__()
+        self.shape, self.image_classes = (n_tiles, n_classes), image_classes
+        self.mlp = mlp_head(n_inputs, n_tiles * n_classes + image_classes)
+
+    def forward(self, features):
+        logits = self.mlp(features)
+        tiles = logits[:, : logits.shape[1] - self.image_classes].unflatten(1, self.shape)
+        if not self.image_classes:
+            return tiles
+        return tiles, logits[:, -self.image_classes :]
