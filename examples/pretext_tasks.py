@@ -9,7 +9,8 @@ one:
 - ``RotationPretrainer``: the four rotated copies; which one is upright?
 - ``JigsawPretrainer``: 3x3 shuffled tiles; which permutation shuffled them?
 - ``ContextPretrainer``: a centre and a neighbour patch; where is the neighbour?
-- ``IntruderPretrainer``: a whole image with corrupted tiles; which tiles do not belong?
+- ``IntruderPretrainer``: a whole image with corrupted tiles, turned; which tiles do not
+  belong, and how far was the image turned?
 - ``SimCLRPretrainer``: two augmented views; which view of the batch is the partner?
 - ``MAEPretrainer``: 75 % of the patches hidden; what was under them?
 - ``BoWPretrainer``: a perturbed copy; which visual words does a teacher see in the
