@@ -291,6 +291,11 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     # Colour augmentations need images on their [0, 1] scale (uint8 / 255, floats as
     # given): a method that sets this gets them so, and normalises with `_normalize`.
     _make_batch_takes_raw = False
+    #: Parameters that the network and the method's fitted state are built from. A
+    #: warm fit (``partial_fit``, ``warm_start=True``) trains what they built, so it
+    #: refuses a change of any of them (``encoder`` only by name: a module or factory
+    #: passed as ``encoder`` is not compared).
+    _network_parameters = ("encoder", "encoder_kwargs")
 
     def __init__(
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
@@ -746,6 +751,27 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 )
             self._head_inputs = self._probe_head_inputs()
             self.head_ = self._build_head(self._head_inputs)
+        self._built_with = self._network_values()
+
+    def _network_values(self):
+        """The plain values of ``_network_parameters`` (modules and functions left out)."""
+        return {
+            name: copy.deepcopy(value)
+            for name in self._network_parameters
+            if not callable(value := getattr(self, name))
+        }
+
+    def _check_network_parameters(self):
+        """Refuse a warm fit after a change of a parameter the network was built from."""
+        built = getattr(self, "_built_with", {})
+        for name, value in self._network_values().items():
+            if name in built and value != built[name]:
+                raise ValueError(
+                    f"{name} changed from {built[name]!r} to {value!r} since the network of "
+                    f"this {type(self).__name__} was built, but a warm fit (partial_fit, "
+                    "warm_start=True) trains the network it has. Set it back, or call fit "
+                    "with warm_start=False to build a new network."
+                )
 
     def _probe_head_inputs(self):
         """The head's input size: the network without head on a probe batch of the method."""
@@ -783,6 +809,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             ranks.check_batch_size(self.batch_size, data.n_samples)
             if reset:
                 self._initialize(data, ranks)
+            else:
+                self._check_network_parameters()
             train_epochs(self, data, n_epochs, progress)
         except BaseException:
             # A fit that raises leaves the estimator as it was before the call.

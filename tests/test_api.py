@@ -30,7 +30,7 @@ HOOKS = {
 CLASS_DATA = {
     "__init__", "__doc__", "__module__", "__qualname__", "__firstlineno__",
     "__static_attributes__", "_parameter_constraints", "_parameter_notes",
-    "_attribute_notes", "_make_batch_takes_raw",
+    "_attribute_notes", "_make_batch_takes_raw", "_network_parameters",
     # set on every subclass by Python and by scikit-learn's set_output machinery
     "__annotations__", "_sklearn_auto_wrap_output_keys",
 }

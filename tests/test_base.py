@@ -291,3 +291,30 @@ def test_bad_input_at_fit_and_transform(digits):
         est.transform(np.zeros((3, 81)))
     with pytest.raises(TypeError, match="numeric"):
         est.transform(np.full((3, 8, 8), "x"))
+
+
+@pytest.mark.parametrize(
+    ("cls", "change"),
+    [
+        (skssl.IntruderPretrainer, {"grid": 2}),
+        (skssl.IntruderPretrainer, {"turn_images": False}),
+        (skssl.JigsawPretrainer, {"n_permutations": 10}),
+        (skssl.RotationPretrainer, {"encoder_kwargs": {"channels": (8,)}}),
+    ],
+)
+def test_a_warm_fit_refuses_a_change_of_what_the_network_was_built_from(cls, change):
+    X = np.kron(load_digits().images[:64], np.ones((2, 2)))
+    est = cls(encoder_kwargs={"channels": (4,)}, max_epochs=1, batch_size=32, device="cpu",
+              random_state=0).fit(X)
+    weights = [p.detach().clone() for p in est.encoder_.parameters()]
+    n_iter = est.n_iter_
+    name = next(iter(change))
+    with pytest.raises(ValueError, match=f"{name} changed from .* warm_start=False"):
+        est.set_params(**change).partial_fit(X)
+    with pytest.raises(ValueError, match=f"{name} changed from"):
+        est.set_params(warm_start=True).fit(X)
+    # Nothing changed, and a new fit builds the new network.
+    assert est.n_iter_ == n_iter
+    assert all(torch.equal(a, b) for a, b in zip(weights, est.encoder_.parameters(), strict=True))
+    est.set_params(warm_start=False).fit(X)
+    est.partial_fit(X)  # built with the new value: a warm fit goes on

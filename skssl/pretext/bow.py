@@ -124,6 +124,7 @@ class BoWPretrainer(BasePretrainer):
     True
     """
 
+    _network_parameters = (*BasePretrainer._network_parameters, "n_words")
     _parameter_constraints: dict = {
         **BasePretrainer._parameter_constraints,
         "teacher": [BaseEstimator, nn.Module, None],

@@ -105,6 +105,7 @@ class PretextPretrainer(BasePretrainer):
     True
     """
 
+    _network_parameters = (*BasePretrainer._network_parameters, "n_outputs", "hidden_size")
     _parameter_constraints: dict = {
         **BasePretrainer._parameter_constraints,
         "task": [callable],

@@ -129,6 +129,7 @@ class IntruderPretrainer(BasePretrainer):
     True
     """
 
+    _network_parameters = (*BasePretrainer._network_parameters, "grid", "turn_images")
     _parameter_constraints: dict = {
         **BasePretrainer._parameter_constraints,
         "grid": [Interval(Integral, 1, None, closed="left")],

@@ -122,6 +122,7 @@ class JigsawPretrainer(BasePretrainer):
     (torch.Size([4, 9, 1, 7, 7]), torch.Size([4]))
     """
 
+    _network_parameters = (*BasePretrainer._network_parameters, "grid", "n_permutations")
     _parameter_constraints: dict = {
         **BasePretrainer._parameter_constraints,
         "grid": [Interval(Integral, 2, 3, closed="both")],

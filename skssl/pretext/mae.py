@@ -133,6 +133,9 @@ class MAEPretrainer(BasePretrainer):
     ((2, 28, 28), (2, 28, 28), (2, 28, 28))
     """
 
+    _network_parameters = (
+        *BasePretrainer._network_parameters, "decoder_dim", "decoder_depth", "decoder_heads"
+    )
     _parameter_constraints: dict = {
         **BasePretrainer._parameter_constraints,
         "mask_ratio": [Interval(Real, 0, 1, closed="neither")],

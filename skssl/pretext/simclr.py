@@ -104,6 +104,7 @@ class SimCLRPretrainer(BasePretrainer):
     True
     """
 
+    _network_parameters = (*BasePretrainer._network_parameters, "hidden_dim", "projection_dim")
     _parameter_constraints: dict = {
         **BasePretrainer._parameter_constraints,
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
