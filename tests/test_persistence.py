@@ -496,3 +496,14 @@ def test_checkpoint_rules(images, tmp_path):
                                 warm_start=True)
     with pytest.raises(ValueError, match="during a fit on 32 images, and X has 30"):
         resumed.fit(images[:30])
+
+
+def test_a_loaded_model_refuses_a_warm_fit_with_another_network(tmp_path):
+    X = load_digits().images[:64]
+    est = skssl.IntruderPretrainer(grid=2, encoder_kwargs={"channels": (4,)}, max_epochs=1,
+                                   batch_size=32, device="cpu", random_state=0).fit(X)
+    skssl.save(est, tmp_path / "intruder.safetensors")
+    loaded = skssl.load(tmp_path / "intruder.safetensors")
+    loaded.partial_fit(X)  # the same network: training goes on
+    with pytest.raises(ValueError, match="grid changed from 2 to 3"):
+        loaded.set_params(grid=3).partial_fit(X)
