@@ -202,6 +202,14 @@ def _fill_doc(cls):
     )
 
 
+def _same_value(a, b):
+    """``a == b`` for parameter values, also for those whose ``==`` is elementwise."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # arrays: compare what they print
+        return repr(a) == repr(b)
+
+
 class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of the pretrainers: the scikit-learn face and the method hooks.
 
@@ -765,7 +773,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Refuse a warm fit after a change of a parameter the network was built from."""
         built = getattr(self, "_built_with", {})
         for name, value in self._network_values().items():
-            if name in built and value != built[name]:
+            if name in built and not _same_value(value, built[name]):
                 raise ValueError(
                     f"{name} changed from {built[name]!r} to {value!r} since the network of "
                     f"this {type(self).__name__} was built, but a warm fit (partial_fit, "
