@@ -28,14 +28,15 @@ import numpy as np
 import torch
 
 from skssl import IntruderPretrainer, PretextPretrainer, RotationPretrainer
+from skssl.ops import turn_each
 from skssl.plotting import show_pretext_batch
 
 
-# 1. Rotation prediction: four rotated copies of every image, predict the quarter turns.
+# 1. Rotation prediction: turn every image by a random number of quarter turns, predict it.
 def rotate(x, generator):
-    inputs = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)])
-    targets = torch.arange(4, device=x.device).repeat_interleave(len(x))
-    return inputs, targets
+    turns = torch.randint(4, (len(x),), generator=generator, device=generator.device)
+    turns = turns.to(x.device)
+    return turn_each(x, turns), turns  # turn_each: torch.rot90 of each image by its own k
 
 
 def rotation(**params):

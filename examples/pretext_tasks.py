@@ -6,7 +6,7 @@ images, without their labels, and draws one pretext batch of each on the same te
 images with ``skssl.plotting.show_pretext_batch``, exactly as its training loop makes
 one:
 
-- ``RotationPretrainer``: the four rotated copies; which one is upright?
+- ``RotationPretrainer``: an image turned by 0-3 quarter turns; by how much?
 - ``JigsawPretrainer``: 3x3 shuffled tiles; which permutation shuffled them?
 - ``ContextPretrainer``: a centre and a neighbour patch; where is the neighbour?
 - ``IntruderPretrainer``: a whole image with corrupted tiles, turned; which tiles do not
@@ -56,9 +56,9 @@ from skssl import (
 # A ViT small enough for the quick mode's few seconds (as mae_reconstructions.py).
 TINY_VIT = {"patch_size": 4, "embed_dim": 32, "depth": 1, "num_heads": 2}
 # Rows of the figure: the methods side by side, each as wide as its panels per image
-# (rotation 4, jigsaw 3, context 4, intruder 2, SimCLR 3, MAE 3, BoW 3): 7, 7 and 8.
-LAYOUT = (("rotation", "jigsaw"), ("context", "simclr"), ("intruder", "mae", "bow"))
-PANELS = {"rotation": 4, "jigsaw": 3, "context": 4, "intruder": 2, "simclr": 3, "mae": 3,
+# (rotation 2, jigsaw 3, context 4, intruder 2, SimCLR 3, MAE 3, BoW 3): 7, 7 and 6.
+LAYOUT = (("rotation", "jigsaw", "intruder"), ("context", "simclr"), ("mae", "bow"))
+PANELS = {"rotation": 2, "jigsaw": 3, "context": 4, "intruder": 2, "simclr": 3, "mae": 3,
           "bow": 3}
 PANEL_INCHES = 1.45
 

@@ -622,9 +622,9 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         >>> from skssl import RotationPretrainer
         >>> X = load_digits().images[:64]
         >>> rot = RotationPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1).fit(X)
-        >>> inputs, targets = rot.pretext_batch(X[:3])
+        >>> inputs, targets = rot.pretext_batch(X[:3])  # each image turned, and by how much
         >>> tuple(inputs.shape), targets.tolist()
-        ((12, 1, 8, 8), [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
+        ((3, 1, 8, 8), [0, 3, 1])
         """
         check_is_fitted(self)
         data = self._check_images(X, reset=False)

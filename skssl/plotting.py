@@ -150,6 +150,10 @@ def _mosaic(tiles, columns, gap=1):
 def _rotation(est, X, random_state):
     inputs, targets = est.pretext_batch(X, random_state=random_state)
     images, B = _denormalized(est, inputs), len(X)
+    if not est.all_rotations:  # one turn per image: the upright image, then the turned
+        rows = [[_Panel(np.rot90(images[b], -t, axes=(0, 1)), "upright"),
+                 _Panel(images[b], f"{90 * t}°")] for b, t in enumerate(targets.tolist())]
+        return rows, "by how many degrees was each image rotated?"
     # rotations(): inputs[k * B + b] is image b turned by k quarter turns.
     rows = [
         [_Panel(images[k * B + b], f"{90 * int(targets[k * B + b])}°") for k in range(4)]
@@ -355,8 +359,9 @@ def show_pretext_batch(estimator, X, *, n_images=4, random_state=0, fig=None):
     training loop makes one (:meth:`~skssl.base.BasePretrainer.pretext_batch`), and
     each image gets a row of panels:
 
-    - :class:`~skssl.RotationPretrainer`: its four rotated copies, titled with their
-      label in degrees (0, 90, 180, 270);
+    - :class:`~skssl.RotationPretrainer`: the image upright and turned, titled with
+      the label in degrees (0, 90, 180, 270); with ``all_rotations=True``, its four
+      rotated copies;
     - :class:`~skssl.JigsawPretrainer`: the original, the shuffled tiles in the order
       the network sees them (each marked in red with the cell it comes from), titled
       with the permutation class, and the tiles put back;

@@ -19,7 +19,9 @@ SMALL = dict(encoder_kwargs={"channels": (4, 8)}, batch_size=32, device="cpu", r
 
 # name -> (estimator class, parameters): the same in the single-process reference fits
 FITS = {
-    "rotation": (skssl.RotationPretrainer, dict(SMALL, max_epochs=3)),
+    # all four rotations: a batch without randomness, so two ranks compute what one
+    # process does up to the float rounding of the gradient average
+    "rotation": (skssl.RotationPretrainer, dict(SMALL, max_epochs=3, all_rotations=True)),
     "simclr": (skssl.SimCLRPretrainer, dict(SMALL, max_epochs=3)),
     # a time budget that ends mid-epoch: every rank must stop at the same step
     "rotation_timed": (skssl.RotationPretrainer, dict(SMALL, max_epochs=100, max_time=1.0,

@@ -28,7 +28,9 @@ COMMON = dict(
 )
 
 ESTIMATORS = {
-    "rotation": lambda: skssl.RotationPretrainer(**COMMON),
+    # pinned before one turn per image became the default: the paper's batch, explicitly
+    "rotation": lambda: skssl.RotationPretrainer(all_rotations=True, **COMMON),
+    "rotation, one turn": lambda: skssl.RotationPretrainer(**COMMON),
     "jigsaw": lambda: skssl.JigsawPretrainer(n_permutations=10, **COMMON),
     "context": lambda: skssl.ContextPretrainer(**COMMON),
     # pinned before the defaults became the measured recipe: the old defaults, explicitly

@@ -8,7 +8,8 @@ CPUs (another instruction set may round a few operations differently; on a Xeon 
 of initialisation or of what a method computes moves these numbers by far more.
 The intruder's numbers were rewritten on purpose when its head became the
 ``TileHead`` on the feature map (2026-12-02), and when it started turning its images
-(``turn_images``, 2026-12-03).
+(``turn_images``, 2026-12-03). ``"rotation, one turn"`` (rotation's default batch since
+2026-12-03) was added then; ``"rotation"`` pins the paper's batch (``all_rotations=True``).
 """
 
 import json

@@ -69,7 +69,8 @@ def _rotation_teacher(X):
 
 # name: (make the estimator from X, image axes per image, other axes per image)
 METHODS = {
-    "rotation": (lambda X: RotationPretrainer(**FAST), 4, 0),
+    "rotation": (lambda X: RotationPretrainer(**FAST), 2, 0),
+    "rotation, all": (lambda X: RotationPretrainer(all_rotations=True, **FAST), 4, 0),
     "jigsaw": (lambda X: JigsawPretrainer(n_permutations=10, **FAST), 3, 0),
     "context": (lambda X: ContextPretrainer(**FAST), 4, 0),
     "intruder": (lambda X: IntruderPretrainer(**FAST), 2, 0),
@@ -110,10 +111,16 @@ def test_rotation_titles_are_the_labels_and_the_images_come_back_on_the_scale_of
     fitted, digits
 ):
     X, _ = digits
+    _, turns = fitted["rotation"].pretext_batch(X[:2], random_state=0)
     fig = show_pretext_batch(fitted["rotation"], X, n_images=2)
+    assert _titles(fig) == [t for k in turns.tolist() for t in ("upright", f"{90 * k}°")]
+    for row, k in enumerate(turns.tolist()):  # un-normalised: the images of X (on [0, 1])
+        np.testing.assert_allclose(fig.axes[2 * row].images[0].get_array(), X[row], atol=1e-5)
+        np.testing.assert_allclose(fig.axes[2 * row + 1].images[0].get_array(),
+                                   np.rot90(X[row], k), atol=1e-5)
+    fig = show_pretext_batch(fitted["rotation, all"], X, n_images=2)
     assert _titles(fig) == ["0°", "90°", "180°", "270°"] * 2
-    # Unrotated copies, un-normalised: the images of X (on [0, 1]).
-    for row in range(2):
+    for row in range(2):  # the unrotated copies
         np.testing.assert_allclose(fig.axes[4 * row].images[0].get_array(), X[row], atol=1e-5)
     np.testing.assert_allclose(fig.axes[1].images[0].get_array(), np.rot90(X[0]), atol=1e-5)
     # On another scale (digits: 0 to 16), the images come back on [0, 1] all the same.
@@ -199,7 +206,7 @@ def test_options_frozen_estimator_subfigure_and_few_images(fitted, digits):
     left, right = figure.subfigures(1, 2)
     assert show_pretext_batch(fitted["rotation"], X, n_images=1, fig=left) is left
     plot_history(fitted["rotation"], ax=right.subplots())
-    assert len(figure.axes) == 4 + 2
+    assert len(figure.axes) == 2 + 2  # upright and turned; loss and accuracy
     with pytest.raises(ValueError, match="n_images"):
         show_pretext_batch(fitted["rotation"], X, n_images=0)
 

@@ -6,9 +6,26 @@ from skssl import RotationPretrainer
 from skssl.datasets import load_fashion_mnist
 
 
-def test_batch_has_all_four_rotations_of_each_image():
-    X = np.arange(4 * 9, dtype=np.float32).reshape(4, 3, 3)
+def test_batch_turns_each_image_once_by_its_target():
+    X = np.random.RandomState(0).rand(64, 5, 5).astype(np.float32)
     est = RotationPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1, device="cpu")
+    est.fit(X)
+    x = (torch.from_numpy(X[:, None]) - float(est.channel_mean_[0])) / float(est.channel_std_[0])
+    inputs, targets = est.pretext_batch(X, random_state=1)
+    assert inputs.shape == (64, 1, 5, 5) and targets.shape == (64,)
+    assert set(targets.tolist()) == {0, 1, 2, 3}  # 64 draws: every turn comes up
+    for b in range(64):
+        torch.testing.assert_close(inputs[b], torch.rot90(x[b], int(targets[b]), dims=(1, 2)))
+    again, same = est.pretext_batch(X, random_state=1)
+    torch.testing.assert_close(again, inputs)
+    assert same.tolist() == targets.tolist()
+    assert est.pretext_batch(X, random_state=2)[1].tolist() != targets.tolist()
+
+
+def test_all_rotations_puts_the_four_rotations_of_each_image_in_the_batch():
+    X = np.arange(4 * 9, dtype=np.float32).reshape(4, 3, 3)
+    est = RotationPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1, device="cpu",
+                             all_rotations=True)
     est.fit(X)
     x = (torch.from_numpy(X[:2, None]) - float(est.channel_mean_[0])) / float(est.channel_std_[0])
     inputs, targets = est.pretext_batch(X[:2])
@@ -46,3 +63,14 @@ def test_learns_on_real_images(fashion):
     assert losses[0] > losses[1] > losses[2]
     assert losses[-1] < 0.8 * losses[0]
     assert acc[0] < acc[-1] and acc[-1] > 0.6  # chance is 0.25
+
+
+def test_all_rotations_is_a_network_parameter_only_in_name():
+    """The head predicts 4 classes either way: a warm fit may switch the batch."""
+    X = np.random.RandomState(0).rand(32, 6, 6).astype(np.float32)
+    est = RotationPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1, device="cpu",
+                             random_state=0).fit(X)
+    est.set_params(all_rotations=True).partial_fit(X)
+    assert est.n_iter_ == 2
+    ratios = [h["inputs_per_s"] / h["images_per_s"] for h in est.history_]
+    np.testing.assert_allclose(ratios, [1, 4])

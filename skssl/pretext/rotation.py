@@ -2,7 +2,8 @@
 
 from ..base import BasePretrainer
 from ..heads import mlp_head
-from ..ops import center_crop_square, rotations
+from ..ops import center_crop_square, rotations, turn_each
+from ..ops._checks import randint
 
 
 class RotationPretrainer(BasePretrainer):
@@ -11,9 +12,16 @@ class RotationPretrainer(BasePretrainer):
     Gidaris, Singh & Komodakis (2018), *Unsupervised Representation Learning by
     Predicting Image Rotations*: to tell how an image was rotated, a network must know
     where the objects' heads, feet, tops and bottoms are, i.e. recognise the objects.
-    As in the paper, all four rotated copies of every image are in the same batch
-    (a batch of ``batch_size`` images gives ``4 * batch_size`` encoder inputs).
-    :meth:`transform` returns the encoder's pooled features. The head is a small MLP
+    By default each image of a batch is turned once, by a number of quarter turns
+    drawn for it (``all_rotations=False``); with ``all_rotations=True``, as in the
+    paper, all four rotated copies of every image are in the same batch (a batch of
+    ``batch_size`` images gives ``4 * batch_size`` encoder inputs). The paper found the
+    four copies better than one at an equal number of epochs; at an equal time, one
+    turn per image sees four times as many images: on Fashion-MNIST with 300 s of fit
+    (2 cores, the 60,000 training images) it ran 11 epochs against 3 and reached a
+    linear probe of 0.899-0.902 (kNN-20 0.874-0.876) against 0.892-0.896 (0.870-0.872)
+    with the four copies, seeds 0, 1 and 2 side by side. :meth:`transform` returns the
+    encoder's pooled features. The head is a small MLP
     (``Linear-BatchNorm-ReLU-Linear``, 256 hidden units): the paper found the last
     layers of a rotation network specialise in the pretext task, and a nonlinear head
     takes that specialisation off the encoder (with a linear head, linear-probe accuracy
@@ -26,6 +34,10 @@ class RotationPretrainer(BasePretrainer):
     Parameters
     ----------
     %(common_parameters)s
+    all_rotations : bool, default=False
+        Whether every image comes four times in its batch, once per rotation (the
+        paper's batch), rather than once, turned by a random multiple of 90 degrees.
+        The default is the faster learner per second of fit (above).
 
     Attributes
     ----------
@@ -48,17 +60,41 @@ class RotationPretrainer(BasePretrainer):
     (200, 80)
     >>> rot.loss_curve_[-1] < rot.loss_curve_[0]
     True
+    >>> inputs, targets = rot.pretext_batch(X[:3])
+    >>> tuple(inputs.shape), targets.tolist()  # one random turn per image
+    ((3, 1, 8, 8), [0, 3, 1])
+    >>> paper = rot.set_params(all_rotations=True)
+    >>> inputs, targets = paper.pretext_batch(X[:3])
+    >>> tuple(inputs.shape), targets.tolist()  # all four turns of every image
+    ((12, 1, 8, 8), [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
     """
 
+    _parameter_constraints: dict = {
+        **BasePretrainer._parameter_constraints,
+        "all_rotations": ["boolean"],
+    }
+
     _parameter_notes = {
-        "batch_size": "Each image gives 4 encoder inputs, its 4 rotations.",
+        "batch_size": (
+            "With ``all_rotations=True`` each image gives 4 encoder inputs, its 4\n"
+            "rotations."
+        ),
         "pooling": (
             '``"auto"`` (the pyramid for the built-in encoders) by default: on\n'
-            "Fashion-MNIST after 300 s of fit, a linear probe of 0.891-0.899 against\n"
-            "0.861-0.867 with the mean readout of the same fits (3 seeds)."
+            "Fashion-MNIST after 300 s of fit, a linear probe of 0.899-0.902 against\n"
+            "0.867-0.871 with the mean readout of the same fits (3 seeds)."
         ),
     }
     _attribute_notes = {"history_": "Chance ``pretext_accuracy`` is 0.25."}
+
+    def __init__(
+        self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
+        max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
+        weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
+        warm_start=False, channels_last=True, precision="auto", checkpoint=None,
+        checkpoint_every=None, pooling="auto", all_rotations=False,
+    ):
+        self._set_params(locals())
 
     def _build_head(self, n_inputs):
         return mlp_head(n_inputs, 4)
@@ -67,4 +103,7 @@ class RotationPretrainer(BasePretrainer):
         return center_crop_square(x)
 
     def _make_batch(self, x, generator):
-        return rotations(x)
+        if self.all_rotations:
+            return rotations(x)
+        turns = randint(0, 3, (x.shape[0],), generator, x.device)
+        return turn_each(x, turns), turns
