@@ -178,6 +178,7 @@ def _cell_numbers(cells, grid, size):
 def _jigsaw(est, X, random_state):
     tiles, targets = est.pretext_batch(X, random_state=random_state)
     shown, originals = _stretched(tiles), _hwc(_as_images(est, X))
+    grid = math.isqrt(est.permutations_.shape[1])
     rows = []
     for b, target in enumerate(targets.tolist()):
         cells = est.permutations_[target]  # tile i is from cell cells[i]
@@ -185,12 +186,12 @@ def _jigsaw(est, X, random_state):
         solved[cells] = shown[b]
         rows.append([
             _Panel(originals[b], "original"),
-            _Panel(_mosaic(shown[b], est.grid), f"permutation {target}",
-                   _cell_numbers(cells, est.grid, shown.shape[2])),
-            _Panel(_mosaic(solved, est.grid), "put back"),
+            _Panel(_mosaic(shown[b], grid), f"permutation {target}",
+                   _cell_numbers(cells, grid, shown.shape[2])),
+            _Panel(_mosaic(solved, grid), "put back"),
         ])
     return rows, (
-        f"which of {est.n_permutations} permutations shuffled the tiles? "
+        f"which of {len(est.permutations_)} permutations shuffled the tiles? "
         "(red: the cell each tile comes from)"
     )
 

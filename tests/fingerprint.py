@@ -31,7 +31,8 @@ ESTIMATORS = {
     # pinned before one turn per image became the default: the paper's batch, explicitly
     "rotation": lambda: skssl.RotationPretrainer(all_rotations=True, **COMMON),
     "rotation, one turn": lambda: skssl.RotationPretrainer(**COMMON),
-    "jigsaw": lambda: skssl.JigsawPretrainer(n_permutations=10, **COMMON),
+    # pinned before grid="auto" (2x2 on these 16 px images): the 3x3 grid, explicitly
+    "jigsaw": lambda: skssl.JigsawPretrainer(grid=3, n_permutations=10, **COMMON),
     "context": lambda: skssl.ContextPretrainer(**COMMON),
     # pinned before the defaults became the measured recipe: the old defaults, explicitly
     "simclr": lambda: skssl.SimCLRPretrainer(

@@ -21,13 +21,15 @@ def fashion():
 
 def test_permutation_set_is_far_apart_stored_and_seeded():
     X = np.random.RandomState(0).rand(8, 12, 12).astype(np.float32)
-    est = JigsawPretrainer(n_permutations=20, max_epochs=1, random_state=0, **SMALL).fit(X)
+    est = JigsawPretrainer(n_permutations=20, grid=3, max_epochs=1, random_state=0,
+                           **SMALL).fit(X)
     perms = est.permutations_
     assert perms.shape == (20, 9) and perms.dtype == np.int64
     assert (np.sort(perms, axis=1) == np.arange(9)).all()
     distance = (perms[:, None] != perms[None]).sum(-1)[~np.eye(20, dtype=bool)]
     assert distance.min() >= 7  # 20 of the 9! orders, chosen greedily
-    again = JigsawPretrainer(n_permutations=20, max_epochs=1, random_state=0, **SMALL).fit(X)
+    again = JigsawPretrainer(n_permutations=20, grid=3, max_epochs=1, random_state=0,
+                             **SMALL).fit(X)
     np.testing.assert_array_equal(again.permutations_, perms)
     other = JigsawPretrainer(n_permutations=20, max_epochs=1, random_state=1, **SMALL).fit(X)
     assert not np.array_equal(other.permutations_, perms)
@@ -39,7 +41,7 @@ def test_permutation_set_is_far_apart_stored_and_seeded():
 
 
 def test_batch_is_the_shuffled_puzzle_of_each_image(locate):
-    est = JigsawPretrainer(n_permutations=30, random_state=0, **SMALL)
+    est = JigsawPretrainer(n_permutations=30, grid=3, random_state=0, **SMALL)
     est.fit(np.random.RandomState(0).randn(4, 28, 28))  # the scale of the batch looked at
     x = torch.randn(5, 1, 28, 28)
     tiles, target = est.pretext_batch(x[:, 0].numpy())
@@ -54,6 +56,24 @@ def test_batch_is_the_shuffled_puzzle_of_each_image(locate):
         assert (np.diff(where[..., 0], axis=0) >= 7).all()  # rows go down
         assert (np.diff(where[..., 1], axis=1) >= 7).all()  # columns go right
         assert (np.ptp(where, axis=(0, 1)) <= 27 - 7).all()  # inside one 27 px crop
+
+
+@pytest.mark.parametrize(
+    "side, grid, n_permutations, tile",
+    [(8, 2, 24, 3), (28, 2, 24, 11), (56, 2, 24, 23), (57, 3, 100, 16), (96, 3, 100, 27)],
+)
+def test_auto_grid_is_the_papers_3x3_from_16_px_tiles_else_2x2_with_every_order(
+    side, grid, n_permutations, tile
+):
+    X = np.random.RandomState(0).rand(4, side, side + 3).astype(np.float32)
+    est = JigsawPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1, device="cpu",
+                           random_state=0).fit(X)
+    assert est.permutations_.shape == (n_permutations, grid * grid)
+    assert len({tuple(p) for p in est.permutations_}) == n_permutations
+    tiles, target = est.pretext_batch(X[:2])
+    assert tiles.shape == (2, grid * grid, 1, tile, tile)
+    assert est.head_[-1].out_features == n_permutations
+    assert est.get_params()["grid"] == "auto"  # the parameter is left as given
 
 
 def test_colour_guards():
@@ -80,7 +100,7 @@ def test_colour_guards():
 
 def test_learns_on_real_images(fashion):
     X, _ = fashion
-    est = JigsawPretrainer(n_permutations=30, encoder_kwargs={"channels": (16, 32)},
+    est = JigsawPretrainer(grid=3, n_permutations=30, encoder_kwargs={"channels": (16, 32)},
                            max_epochs=3, batch_size=64, random_state=0, device="cpu")
     est.fit(X[:1500])
     acc = [h["pretext_accuracy"] for h in est.history_]
@@ -114,13 +134,15 @@ def test_transform_encodes_whole_images(fashion):
 @pytest.mark.parametrize(
     "params, shape, match",
     [
-        ({}, (11, 20), r"at least 12x12 pixels .* got 11x20"),
+        ({"grid": 3}, (11, 20), r"at least 12x12 pixels .* got 11x20"),
+        ({}, (7, 20), r"grid=2 needs images of at least 8x8 pixels .* got 7x20"),
+        ({"n_permutations": 30}, (28, 28), r"exceeds the 24 orders .* n_permutations=\"auto\""),
         ({"grid": 2}, (7, 7), "at least 8x8 pixels"),
         ({"grid": 2, "n_permutations": 30}, (16, 16), "exceeds the 24 orders of 4 tiles"),
         ({"grid": 4}, (16, 16), "grid"),
         ({"n_permutations": 1001}, (16, 16), "n_permutations"),
         ({"grayscale_p": 1.5}, (16, 16), "grayscale_p"),
-        ({"encoder": "vit_tiny"}, (28, 28), r"7x7 inputs .* whole 28x28 .* 'cnn' or 'resnet18'"),
+        ({"encoder": "vit_tiny"}, (28, 28), r"11x11 inputs .* whole 28x28 .* 'cnn' or 'resnet18'"),
     ],
 )
 def test_bad_parameters_and_small_images(params, shape, match):
