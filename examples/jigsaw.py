@@ -26,8 +26,15 @@ the remaining shortcuts:
 Representations by Solving Jigsaw Puzzles* (ECCV): the context-free network above, with
 the features of the shared encoder used for transfer on whole images.
 
+**Small images.** On 28 px images the paper's 3x3 grid leaves tiles of 7 px, which
+show little of an object. ``JigsawPretrainer`` therefore cuts images under 57 px into
+a 2x2 grid (tiles of 11 px on Fashion-MNIST) and uses all 24 orders of the four tiles as
+its classes (``grid="auto"``, ``n_permutations="auto"``): after 300 s of fit on 2 cores
+that gave a linear probe of 0.899-0.900 against 0.884-0.892 for the paper's 3x3 with 100
+permutations (3 seeds each).
+
 **What this script does.** It pretrains ``JigsawPretrainer`` on the Fashion-MNIST
-training images without labels (7x7-pixel tiles in 9x9 cells), compares a linear probe
+training images without labels (11x11-pixel tiles in 14x14 cells), compares a linear probe
 on raw pixels, on the untrained encoder and on the pretrained features, and draws
 puzzles of test images: the shuffled tiles in the order the network sees them (each
 marked with the cell it comes from), titled with the permutation class, and the tiles
