@@ -19,7 +19,7 @@ class RotationPretrainer(BasePretrainer):
     four copies better than one at an equal number of epochs; at an equal time, one
     turn per image sees four times as many images: on Fashion-MNIST with 300 s of fit
     (2 cores, the 60,000 training images) it ran 11 epochs against 3 and reached a
-    linear probe of 0.899-0.902 (kNN-20 0.874-0.876) against 0.892-0.896 (0.870-0.872)
+    linear probe of 0.899-0.902 (kNN-20 0.874-0.876) against 0.892-0.895 (0.870-0.872)
     with the four copies, seeds 0, 1 and 2 side by side. :meth:`transform` returns the
     encoder's pooled features. The head is a small MLP
     (``Linear-BatchNorm-ReLU-Linear``, 256 hidden units): the paper found the last
