@@ -257,8 +257,8 @@ SPECIFIC_CASES = {
     "jigsaw too many permutations": (
         lambda: JigsawPretrainer(**TINY, grid=2, n_permutations=30).fit(X), ValueError,
         r"n_permutations=30 exceeds the 24 orders of 4 tiles \(grid=2\)"),
-    "jigsaw images too small": (lambda: ESTIMATORS["jigsaw"]().fit(_images(size=8)),
-                                ValueError, "JigsawPretrainer: .*8"),
+    "jigsaw images too small": (lambda: ESTIMATORS["jigsaw"]().fit(_images(size=7)),
+                                ValueError, "JigsawPretrainer: .*7"),
     "context images too small": (lambda: ESTIMATORS["context"]().fit(_images(size=8)),
                                  ValueError, "ContextPretrainer.*8x8"),
     "simclr crop_scale reversed": (
