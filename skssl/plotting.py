@@ -178,7 +178,7 @@ def _cell_numbers(cells, grid, size):
 def _jigsaw(est, X, random_state):
     tiles, targets = est.pretext_batch(X, random_state=random_state)
     shown, originals = _stretched(tiles), _hwc(_as_images(est, X))
-    grid = math.isqrt(est.permutations_.shape[1])
+    grid = est._grid  # what grid="auto" chose at fit
     rows = []
     for b, target in enumerate(targets.tolist()):
         cells = est.permutations_[target]  # tile i is from cell cells[i]

@@ -162,8 +162,7 @@ class JigsawPretrainer(BasePretrainer):
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
         checkpoint_every=None, pooling="auto", grid="auto", n_permutations="auto",
-        grayscale_p=0.3,
-        channel_shift=None,
+        grayscale_p=0.3, channel_shift=None,
     ):
         self._set_params(locals())
 
@@ -171,7 +170,11 @@ class JigsawPretrainer(BasePretrainer):
         """``grid``, with ``"auto"`` resolved for images of ``(H, W)`` pixels."""
         if self.grid != "auto":
             return self.grid
-        return 3 if min(image_size[:2]) // 3 * 64 // 75 >= _AUTO_MIN_TILE else 2
+        try:
+            tile = jigsaw_geometry(image_size[:2], 3).tile_size
+        except ValueError:  # too small for 3x3 tiles at all
+            return 2
+        return 3 if tile >= _AUTO_MIN_TILE else 2
 
     def _n_permutations_for(self, grid):
         """``n_permutations``, with ``"auto"`` resolved for ``grid``."""
