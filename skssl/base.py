@@ -549,7 +549,7 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.encoder_.to(device, memory_format=memory_format(self.channels_last))
         batches = [slice(start, start + self.batch_size)
                    for start in range(0, data.n_samples, self.batch_size)]
-        loader = prefetch(lambda rows: self._load(data, rows, device), batches, device)
+        loader = self._batches(data, batches, device)
         # Rows done are done for good: a memmap's pages leave the resident memory.
         releasers = [page_releaser(a) for a in (out, data.X) if isinstance(a, np.ndarray)]
         with (closing(loader), torch.inference_mode(), autocast(device, self.precision),
@@ -586,8 +586,8 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         generator = torch.Generator(device=device).manual_seed(0)
         total = 0.0
         normalize = not self._make_batch_takes_raw
-        loader = prefetch(lambda rows: self._load(data, rows, device, normalize=normalize),
-                          split_batches(np.arange(data.n_samples), self.batch_size), device)
+        loader = self._batches(data, split_batches(np.arange(data.n_samples), self.batch_size),
+                               device, normalize=normalize)
         with closing(loader), torch.inference_mode(), FaultWatch(device == "cpu") as faults:
             for rows, x in loader:
                 loss, _ = self._train_step(net, x, generator)
@@ -700,8 +700,22 @@ class BasePretrainer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _load(self, data, rows, device, normalize=True):
         """Load rows as a (normalised,) method-prepared float batch on ``device``."""
-        x = data.batch(rows, device)
+        return self._convert(data, data.read(rows), device, normalize)
+
+    def _convert(self, data, rows, device, normalize=True):
+        """Rows read by ``data.read`` as a (normalised,) method-prepared float batch."""
+        x = data.convert(rows, device)
         return self._prepare(self._normalize(x) if normalize else x)
+
+    def _batches(self, data, items, device, normalize=True, rows_of=None):
+        """:func:`~skssl._data.prefetch` of the batches of rows ``items`` (or of
+        ``rows_of(item)``): yields ``(item, batch)``, the next one read while a step
+        computes where that is worth it."""
+        return prefetch(
+            lambda item: data.read(item if rows_of is None else rows_of(item)),
+            lambda rows: self._convert(data, rows, device, normalize),
+            items, device, background=data.read_from_storage,
+        )
 
     def _normalize(self, x):
         """Standardise a batch with the per-channel mean and std learnt at fit."""

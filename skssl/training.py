@@ -18,7 +18,6 @@ import torch
 from tqdm.auto import tqdm
 
 from . import persistence
-from ._data import prefetch
 from ._distributed import replicas
 from ._heap import FaultWatch
 from .device import memory_format
@@ -123,10 +122,10 @@ def make_optimizer(name, params, learning_rate, weight_decay):
 def train_epochs(estimator, data, n_epochs, progress=None):
     """Train a pretrainer's network for ``n_epochs`` epochs on ``data``.
 
-    Each step loads a batch of rows (sorted, so that a memmap is read forwards; the
-    next batch is read and converted in a background thread while the step computes,
-    :func:`skssl._data.prefetch`), asks the estimator's ``_train_step`` for the loss,
-    and takes one optimiser step.
+    Each step loads a batch of rows (sorted, so that a memmap is read forwards; from a
+    memmap or a dataset, the next batch is read in a background thread while the step
+    computes, :func:`skssl._data.prefetch`), asks the estimator's ``_train_step`` for
+    the loss, and takes one optimiser step.
     The optimiser's and the pretext generator's states are kept on the estimator
     between calls, so :meth:`partial_fit` and ``warm_start`` continue where the last
     call ended. Training stops after the step that exceeds ``max_time``. Ctrl-C stops
@@ -204,9 +203,6 @@ def train_epochs(estimator, data, n_epochs, progress=None):
         if ranks.rank == 0:  # the ranks hold the same model: one file, from one of them
             persistence.write_checkpoint(est, est.checkpoint, {**run, "complete": complete})
 
-    def load(batch):
-        return est._load(data, batch[1], device, normalize=not est._make_batch_takes_raw)
-
     est.interrupted_ = False
     net.train()
     try:
@@ -232,7 +228,9 @@ def train_epochs(estimator, data, n_epochs, progress=None):
                 # This rank's share of every batch, its rows sorted so that a memmap is
                 # read forwards; the next batch is read and converted while a step computes.
                 shares = [(len(rows), ranks.shard(rows)) for rows in batches[run["batch"] :]]
-                loader = prefetch(load, shares, device)
+                loader = est._batches(data, shares, device,
+                                      normalize=not est._make_batch_takes_raw,
+                                      rows_of=lambda share: share[1])
                 try:
                     for (size, _), x in loader:
                         # Set at every step, so that a restored optimizer state takes the
