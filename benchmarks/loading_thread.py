@@ -12,7 +12,8 @@ on the 60,000 Fashion-MNIST training images (in RAM) and prints the images per s
 of the whole fit (images seen / seconds). The two ways alternate ``--repeats`` times,
 so that a load change on a shared machine hits both; medians are compared.
 
-    python benchmarks/loading_thread.py --methods intruder rotation --seconds 60
+    python benchmarks/loading_thread.py --methods intruder rotation context simclr \
+        --seconds 45 --json benchmarks/results/speed/loading_thread.json
 """
 
 import argparse

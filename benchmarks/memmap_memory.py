@@ -16,8 +16,9 @@
    (``madvise(MADV_DONTNEED)``, then ``posix_fadvise(POSIX_FADV_DONTNEED)``), so that
    the batches come from the disk, as with a dataset larger than memory read in random
    order. Runs alternate; medians are reported. Next to each, the time to load a batch
-   of 256 random rows as the background thread does (read, float, normalise): the time
-   that loading the next batch during the step saves, at most.
+   of 256 random rows (read, as the background thread does, then float and normalise,
+   as the loop does): the time that reading the next batch during the step saves, at
+   most.
 
 Each measurement runs in a fresh process (``ru_maxrss`` would also count peaks from
 before the call, such as loading torch); memory is sampled every 5 ms during the call.
@@ -112,7 +113,7 @@ start = time.perf_counter()
 est = RotationPretrainer(max_epochs=1, max_time=seconds, device="cpu", random_state=0,
                          **params).fit(X)
 wall = time.perf_counter() - start
-# What the background thread does for a batch of 256 random rows, timed on its own.
+# Loading a batch of 256 random rows (read in the background, converted in the loop).
 rng = np.random.RandomState(1)
 mean, std = float(est.channel_mean_[0]), float(est.channel_std_[0])
 load_start = time.perf_counter()
