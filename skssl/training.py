@@ -226,7 +226,8 @@ def train_epochs(estimator, data, n_epochs, progress=None):
                 )
                 out_of_time = False
                 # This rank's share of every batch, its rows sorted so that a memmap is
-                # read forwards; the next batch is read and converted while a step computes.
+                # read forwards; from a memmap or a dataset, the next batch is read while a
+                # step computes.
                 shares = [(len(rows), ranks.shard(rows)) for rows in batches[run["batch"] :]]
                 loader = est._batches(data, shares, device,
                                       normalize=not est._make_batch_takes_raw,
