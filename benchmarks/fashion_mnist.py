@@ -315,7 +315,8 @@ def main(argv=None):
                         help='with a pyramid readout, also score the global-mean part of '
                              'the features (the pooling="mean" readout of the same fit) as '
                              'mean_linear_acc and mean_knn_acc')
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random_state of the pretrainers; the untrained encoder's weights")
     parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="merge results into this file")
     parser.add_argument("--markdown", type=Path, nargs="+", default=None,
@@ -353,9 +354,12 @@ def main(argv=None):
         elif method == "random":
             pooling = args.params.get("pooling", "mean")
             row = f"random-init {suffix}" + ("" if pooling == "mean" else f", pooling={pooling}")
+            if args.seed != 0:  # the seed of the initial weights
+                row += f", seed={args.seed}"
             mean, std = X_train.mean() / 255.0, X_train.std() / 255.0
             features = [random_init_features(args.encoder, encoder_kwargs, X, mean, std,
-                                             pooling=pooling) for X in (X_train, X_test)]
+                                             seed=args.seed, pooling=pooling)
+                        for X in (X_train, X_test)]
             r = probe(features[0], y_train, features[1], y_test, args.mlp_probe)
         else:
             budget = f"{args.epochs} ep" if args.max_time is None else f"{args.max_time:.0f} s"

@@ -141,6 +141,16 @@ class IntruderPretrainer(BasePretrainer):
 
     _parameter_notes = {
         "batch_size": "One corrupted copy of each image; intruders come from the same batch.",
+        "learning_rate": (
+            "2e-3, decayed along a cosine (``lr_schedule``), won our benchmarks (1e-3 for\n"
+            "the classic tasks)."
+        ),
+        "lr_schedule": (
+            '``"cosine"`` by default: on Fashion-MNIST after 300 s of fit (3 seeds), the\n'
+            "cosine decay of 2e-3 gave a linear probe of 0.909-0.912 and a kNN-20 of\n"
+            "0.889-0.893, against 0.905-0.909 and 0.882-0.885 with a constant 1e-3.\n"
+            "Context prediction did not gain from it (0.905 / 0.872 on seed 0)."
+        ),
         "pooling": (
             '``"auto"`` (the pyramid for the built-in encoders) by default: on\n'
             "Fashion-MNIST after 300 s of fit, a linear probe of 0.903-0.906 against\n"
@@ -156,7 +166,7 @@ class IntruderPretrainer(BasePretrainer):
 
     def __init__(
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
-        max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
+        max_time=None, batch_size=256, learning_rate=2e-3, lr_schedule="cosine",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
         checkpoint_every=None, pooling="auto", grid=4, p_intruder=0.2, p_misplaced=0.15,

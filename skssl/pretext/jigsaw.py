@@ -146,6 +146,13 @@ class JigsawPretrainer(BasePretrainer):
 
     _parameter_notes = {
         "batch_size": "Each image gives ``grid * grid`` encoder inputs, its tiles.",
+        "learning_rate": "2e-3, decayed along a cosine (``lr_schedule``), as for intruder.",
+        "lr_schedule": (
+            '``"cosine"`` by default: on Fashion-MNIST after 300 s of fit (3 seeds), the\n'
+            "cosine decay of 2e-3 gave a linear probe of 0.900-0.903 against\n"
+            "0.896-0.901 with a constant 1e-3, and the same kNN-20 (0.855-0.859 against\n"
+            "0.849-0.862)."
+        ),
         "pooling": (
             '``"auto"`` (the pyramid for the built-in encoders) by default: on\n'
             "Fashion-MNIST after 300 s of fit, a linear probe of 0.899-0.900 against\n"
@@ -158,7 +165,7 @@ class JigsawPretrainer(BasePretrainer):
 
     def __init__(
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
-        max_time=None, batch_size=256, learning_rate=1e-3, lr_schedule="constant",
+        max_time=None, batch_size=256, learning_rate=2e-3, lr_schedule="cosine",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
         checkpoint_every=None, pooling="auto", grid="auto", n_permutations="auto",
