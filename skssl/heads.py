@@ -11,6 +11,7 @@ __all__ = [
     "MAEDecoder",
     "PretextNet",
     "ProjectionHead",
+    "PyramidHead",
     "SimCLRProjectionHead",
     "TileHead",
     "mlp_head",
@@ -122,6 +123,49 @@ def mlp_head(n_features, n_outputs, hidden=256):
         nn.ReLU(inplace=True),
         nn.Linear(hidden, n_outputs),
     )
+
+
+class PyramidHead(nn.Module):
+    """:func:`mlp_head` on the pyramid of an encoder's feature map.
+
+    The head of :class:`skssl.RotationPretrainer` for encoders with a feature map. The
+    map ``(B, F, h, w)`` is pooled to its mean and to the means of a 2x2 grid of cells
+    (adaptive pooling: the cells of a map with an odd side overlap by one row or
+    column), ``5 * F`` features in that order, as the pyramid readout of
+    ``transform`` (``pooling="pyramid"``) gives them; then ``Linear - BatchNorm - ReLU
+    - Linear``. A head on the mean alone makes the encoder put *where* things are
+    into its mean features; this one sees where they are, so every quadrant's features
+    can say *what* is there, which is what the pyramid readout pools.
+
+    Parameters
+    ----------
+    in_features : int
+        Channels of the feature map (the encoder's ``num_features``).
+    n_outputs : int
+        Number of pretext classes.
+    hidden : int, default=256
+        Hidden units, as in :func:`mlp_head`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skssl.heads import PyramidHead
+    >>> PyramidHead(32, 4)(torch.zeros(2, 32, 7, 7)).shape
+    torch.Size([2, 4])
+    """
+
+    def __init__(self, in_features, n_outputs, hidden=256):
+        super().__init__()
+        self.mlp = mlp_head(5 * in_features, n_outputs, hidden)
+
+    def forward(self, maps):
+        if maps.ndim != 4:
+            raise ValueError(
+                f"PyramidHead takes feature maps of shape (B, F, h, w); got shape "
+                f"{tuple(maps.shape)}."
+            )
+        cells = F.adaptive_avg_pool2d(maps, 2).flatten(1)
+        return self.mlp(torch.cat([maps.mean((2, 3)), cells], dim=1))
 
 
 class TileHead(nn.Module):

@@ -10,6 +10,8 @@ The intruder's numbers were rewritten on purpose when its head became the
 ``TileHead`` on the feature map (2026-12-02), and when it started turning its images
 (``turn_images``, 2026-12-03). ``"rotation, one turn"`` (rotation's default batch since
 2026-12-03) was added then; ``"rotation"`` pins the paper's batch (``all_rotations=True``).
+Both rotation entries were rewritten on purpose when rotation's head became the
+``PyramidHead`` on the feature map (2026-12-03).
 """
 
 import json

@@ -4,6 +4,7 @@ import torch
 
 from skssl import RotationPretrainer
 from skssl.datasets import load_fashion_mnist
+from skssl.heads import PyramidHead
 
 
 def test_batch_turns_each_image_once_by_its_target():
@@ -74,3 +75,22 @@ def test_all_rotations_is_a_network_parameter_only_in_name():
     assert est.n_iter_ == 2
     ratios = [h["inputs_per_s"] / h["images_per_s"] for h in est.history_]
     np.testing.assert_allclose(ratios, [1, 4])
+
+
+def test_head_reads_the_pyramid_of_the_feature_map(no_map_encoder):
+    """The head sees where things are: a change in one quadrant of the map moves the
+    logits; an encoder without a feature map gets the MLP on its pooled features."""
+    X = np.random.RandomState(0).rand(32, 8, 8).astype(np.float32)
+    est = RotationPretrainer(encoder_kwargs={"channels": (4, 8)}, max_epochs=1, device="cpu",
+                             random_state=0).fit(X)
+    assert isinstance(est.head_, PyramidHead) and est.head_.mlp[0].in_features == 5 * 8
+    assert est.transform(X).shape == (32, 5 * 8)
+    head = est.head_.eval()
+    maps = torch.randn(1, 8, 4, 4)
+    flipped = maps.clone()
+    flipped[:, :, :2, :2], flipped[:, :, 2:, 2:] = maps[:, :, 2:, 2:], maps[:, :, :2, :2]
+    assert not torch.allclose(head(flipped), head(maps))  # same mean, cells swapped
+    plain = RotationPretrainer(encoder=no_map_encoder, max_epochs=1, device="cpu",
+                               random_state=0).fit(X)
+    assert isinstance(plain.head_, torch.nn.Sequential)
+    assert plain.head_(torch.zeros(3, 8)).shape == (3, 4)

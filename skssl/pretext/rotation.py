@@ -1,7 +1,8 @@
 """RotationPretrainer: predict which of four rotations was applied (RotNet)."""
 
 from ..base import BasePretrainer
-from ..heads import mlp_head
+from ..encoders._maps import has_feature_map
+from ..heads import PretextNet, PyramidHead, mlp_head
 from ..ops import center_crop_square, rotations, turn_each
 from ..ops._checks import randint
 
@@ -26,6 +27,13 @@ class RotationPretrainer(BasePretrainer):
     layers of a rotation network specialise in the pretext task, and a nonlinear head
     takes that specialisation off the encoder (with a linear head, linear-probe accuracy
     on Fashion-MNIST was 1.3 points lower, on scikit-learn's digits 9 points lower).
+    For an encoder with a feature map (the built-in ones) the MLP reads the map's
+    pyramid, its mean and the means of its four quadrants
+    (:class:`~skssl.heads.PyramidHead`), what the default readout of :meth:`transform`
+    pools: the head sees where things are, so the quadrants' features need not encode
+    it. On Fashion-MNIST after 300 s of fit (3 seeds) that gave a linear probe of
+    0.903-0.905 against 0.900-0.903 with the MLP on the mean features, and a kNN-20 of
+    0.870-0.879 against 0.876-0.879. Other encoders get the MLP on their pooled features.
 
     Non-square images are centre-cropped to a square (side ``min(H, W)``) at fit and
     at transform, since a rotation by 90 degrees of a non-square image changes its shape
@@ -41,8 +49,10 @@ class RotationPretrainer(BasePretrainer):
 
     Attributes
     ----------
-    head_ : torch.nn.Sequential
-        The 4-way rotation classifier (an MLP).
+    head_ : torch.nn.Module
+        The 4-way rotation classifier: :class:`~skssl.heads.PyramidHead` on the
+        encoder's feature map, or an MLP on the pooled features of an encoder without
+        one.
     %(common_attributes)s
 
     See Also
@@ -97,7 +107,12 @@ class RotationPretrainer(BasePretrainer):
         self._set_params(locals())
 
     def _build_head(self, n_inputs):
+        if has_feature_map(self.encoder_):
+            return PyramidHead(n_inputs, 4)
         return mlp_head(n_inputs, 4)
+
+    def _build_network(self, encoder, head):
+        return PretextNet(encoder, head, use_feature_map=has_feature_map(encoder))
 
     def _prepare(self, x):
         return center_crop_square(x)
