@@ -129,13 +129,14 @@ class PyramidHead(nn.Module):
     """:func:`mlp_head` on the pyramid of an encoder's feature map.
 
     The head of :class:`skssl.RotationPretrainer` for encoders with a feature map. The
-    map ``(B, F, h, w)`` is pooled to its mean and to the means of a 2x2 grid of cells
-    (adaptive pooling: the cells of a map with an odd side overlap by one row or
-    column), ``5 * F`` features in that order, as the pyramid readout of
-    ``transform`` (``pooling="pyramid"``) gives them; then ``Linear - BatchNorm - ReLU
-    - Linear``. A head on the mean alone makes the encoder put *where* things are
-    into its mean features; this one sees where they are, so every quadrant's features
-    can say *what* is there, which is what the pyramid readout pools.
+    map ``(B, F, h, w)`` is pooled to its mean and to the means of a 2x2 grid of cells,
+    ``5 * F`` features (the mean, then each channel's four cells), as the pyramid
+    readout of ``transform`` (``pooling="pyramid"``) pools them (adaptive pooling
+    here: on a map with an odd side the cells overlap by one row or column, where the
+    readout splits it without overlap); then ``Linear - BatchNorm - ReLU - Linear``.
+    The idea: a head on the mean alone makes the encoder write *where* things are into
+    its mean features; this one sees where they are, so each quadrant's features can
+    say *what* is there, which is what the readout gives a classifier.
 
     Parameters
     ----------

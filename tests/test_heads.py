@@ -37,7 +37,9 @@ def test_pyramid_head_reads_the_mean_then_the_four_cells():
                                                   F.adaptive_avg_pool2d(maps, 2).flatten(1)], 1))
     torch.testing.assert_close(head(maps), head.mlp(pooled))
     assert head.mlp[0].in_features == 15
-    # a 1x1 map (a tiny image) gives its one value five times
-    assert head(torch.randn(2, 3, 1, 1)).shape == (2, 4)
+    # a 1x1 map (a tiny image): its one value, five times
+    one = torch.randn(2, 3, 1, 1)
+    x = one.flatten(1)
+    torch.testing.assert_close(head(one), head.mlp(torch.cat([x, x.repeat_interleave(4, 1)], 1)))
     with pytest.raises(ValueError, match="feature maps"):
         head(torch.zeros(2, 3))
