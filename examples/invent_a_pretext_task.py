@@ -8,7 +8,9 @@ randomness, and returns what the network sees and what it must predict. Everythi
 first batch with a message saying what was expected.
 
 1. Rebuild rotation prediction (Gidaris et al. 2018) as a plain function, and check
-   that it gives exactly the features of RotationPretrainer for the same seed.
+   that it makes exactly RotationPretrainer's batches for the same seed (the built-in's
+   head then reads the feature map's mean and quadrants, ``skssl.heads.PyramidHead``;
+   ``PretextPretrainer``'s head reads the pooled features).
 2. Invent a second task (which quadrants were mirrored left-right? four yes/no
    answers, a binary cross-entropy) and compare it with rotation, with our
    IntruderPretrainer and with an untrained encoder: every method trains for the same
@@ -24,7 +26,6 @@ its target (``show_pretext_batch`` draws any task this way).
 """
 
 import _common as common
-import numpy as np
 import torch
 
 from skssl import IntruderPretrainer, PretextPretrainer, RotationPretrainer
@@ -40,7 +41,7 @@ def rotate(x, generator):
 
 
 def rotation(**params):
-    # 4 classes, cross-entropy, RotationPretrainer's MLP head; the rest is the base class.
+    # 4 classes, cross-entropy, an MLP head on the pooled features; the rest is the base class.
     return PretextPretrainer(rotate, n_outputs=4, hidden_size=256, **params)
 
 
@@ -61,10 +62,11 @@ def main(argv=None):
     same = dict(max_epochs=1, batch_size=128, random_state=0, device="cpu")
     if args.quick:
         same["encoder_kwargs"] = {"channels": (8, 16)}
-    ours = rotation(**same).fit_transform(X[:512])
-    builtin = RotationPretrainer(**same).fit_transform(X[:512])
-    print(f"PretextPretrainer(rotate) == RotationPretrainer: {np.array_equal(ours, builtin)}\n")
-    assert np.array_equal(ours, builtin)
+    ours = rotation(**same).fit(X[:512]).pretext_batch(X[:64], random_state=0)
+    builtin = RotationPretrainer(**same).fit(X[:512]).pretext_batch(X[:64], random_state=0)
+    same_batches = all(torch.equal(a, b) for a, b in zip(ours, builtin, strict=True))
+    print(f"PretextPretrainer(rotate) makes RotationPretrainer's batches: {same_batches}\n")
+    assert same_batches
 
     methods = {
         "rotation": rotation(random_state=0),

@@ -67,7 +67,9 @@ def _single_process_fit(name, X):
 
 
 @pytest.mark.slow  # about 20 s: torchrun starts 2 processes that import torch
-@pytest.mark.parametrize("name, rtol", [("rotation", 5e-4), ("simclr", 3e-2)])
+# rotation: float rounding of the gradient average, grown over 3 epochs (7.9e-4 at the
+# third with the PyramidHead of 2026-12-03; under 5e-4 with the head on the mean)
+@pytest.mark.parametrize("name, rtol", [("rotation", 1.5e-3), ("simclr", 3e-2)])
 def test_ranks_identical_and_close_to_one_process(ranks, name, rtol):
     _, X, results = ranks
     (weights0, run0), (weights1, run1) = results[name]

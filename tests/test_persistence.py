@@ -304,10 +304,10 @@ def test_missing_tensor_is_refused(saved, tmp_path):
     data = saved[1].read_bytes()
     header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
     tensors = safetensors.torch.load(data)
-    del tensors["head_.0.weight"]
+    del tensors["head_.mlp.0.weight"]
     path = tmp_path / "missing.safetensors"
     path.write_bytes(safetensors.torch.save(tensors, header["__metadata__"]))
-    with pytest.raises(ValueError, match=r"'head_\.0\.weight'\] are missing"):
+    with pytest.raises(ValueError, match=r"'head_\.mlp\.0\.weight'\] are missing"):
         skssl.load(path)
 
 
