@@ -40,8 +40,9 @@ def test_permutation_set_is_far_apart_stored_and_seeded():
     assert warm.fit(X).permutations_ is first
 
 
-def test_batch_is_the_shuffled_puzzle_of_each_image(locate):
-    est = JigsawPretrainer(n_permutations=30, grid=3, random_state=0, **SMALL)
+@pytest.mark.parametrize("flip_p", [0.0, 1.0])
+def test_batch_is_the_shuffled_puzzle_of_each_image(locate, flip_p):
+    est = JigsawPretrainer(n_permutations=30, grid=3, flip_p=flip_p, random_state=0, **SMALL)
     est.fit(np.random.RandomState(0).randn(4, 28, 28))  # the scale of the batch looked at
     x = torch.randn(5, 1, 28, 28)
     tiles, target = est.pretext_batch(x[:, 0].numpy())
@@ -49,13 +50,19 @@ def test_batch_is_the_shuffled_puzzle_of_each_image(locate):
     assert target.dtype == torch.int64 and target.shape == (5,)
     assert ((target >= 0) & (target < 30)).all()
     torch.testing.assert_close(tiles.mean(dim=(-2, -1)), torch.zeros(5, 9, 1), atol=1e-5, rtol=0)
+    # flip_p=1: every image is mirrored left-right before it is cut into tiles
+    source = x.flip(-1) if flip_p else x
     for b in range(5):
         # undo the permutation: tiles in cell order lie on a 3x3 grid of 9 px cells
         order = np.argsort(est.permutations_[int(target[b])])
-        where = np.array([locate(tiles[b, i, 0], x[b, 0]) for i in order]).reshape(3, 3, 2)
+        where = np.array([locate(tiles[b, i, 0], source[b, 0]) for i in order]).reshape(3, 3, 2)
         assert (np.diff(where[..., 0], axis=0) >= 7).all()  # rows go down
         assert (np.diff(where[..., 1], axis=1) >= 7).all()  # columns go right
         assert (np.ptp(where, axis=(0, 1)) <= 27 - 7).all()  # inside one 27 px crop
+        for i, (top, left) in zip(order, where.reshape(-1, 2), strict=True):  # cut from it
+            window = source[b, 0, top : top + 7, left : left + 7]
+            torch.testing.assert_close(normalize_patches(window), tiles[b, i, 0],
+                                       atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize(

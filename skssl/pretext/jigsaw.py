@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..augment import RandomHorizontalFlip
 from ..base import BasePretrainer
 from ..heads import mlp_head
 from ..ops import (
@@ -55,7 +56,8 @@ class JigsawPretrainer(BasePretrainer):
     2: ``(B, 4, 1, 11, 11)``, tiles jittered by up to 3 px in 14 px cells; with
     ``grid=3``, ``(B, 9, 1, 7, 7)`` in 9 px cells) and the targets shape ``(B,)``,
     the index of the permutation in ``permutations_``, where
-    ``inputs[b, i]`` is the tile of cell ``permutations_[targets[b], i]``.
+    ``inputs[b, i]`` is the tile of cell ``permutations_[targets[b], i]``. Before it
+    is cut, an image is mirrored left-right with probability ``flip_p``.
 
     **Colour.** On colour images the puzzle could be solved from colour alone or
     from chromatic aberration (a lens shifts the colour channels a little,
@@ -97,6 +99,12 @@ class JigsawPretrainer(BasePretrainer):
         Largest shift, in pixels, of each colour channel of each tile. ``None``
         scales the paper's 2 px on 64 px tiles to the tile size (at least 1 px);
         0 turns it off.
+    flip_p : float, default=0.5
+        Probability that an image is mirrored left-right before it is cut into
+        tiles. The puzzle is the same puzzle (the tiles of the mirrored image), but the
+        encoder sees twice the variety of parts. On Fashion-MNIST after 300 s of fit
+        (seed 1, batches of 256): a linear probe of 0.901 and kNN-20 of 0.865, against
+        0.900 and 0.856 without. 0 turns it off (the paper's batch).
 
     Attributes
     ----------
@@ -142,16 +150,25 @@ class JigsawPretrainer(BasePretrainer):
         "n_permutations": [Interval(Integral, 2, 1000, closed="both"), StrOptions({"auto"})],
         "grayscale_p": [Interval(Real, 0, 1, closed="both")],
         "channel_shift": [Interval(Integral, 0, None, closed="left"), None],
+        "flip_p": [Interval(Real, 0, 1, closed="both")],
     }
 
     _parameter_notes = {
-        "batch_size": "Each image gives ``grid * grid`` encoder inputs, its tiles.",
-        "learning_rate": "2e-3, decayed along a cosine (``lr_schedule``), as for intruder.",
+        "batch_size": (
+            "Each image gives ``grid * grid`` encoder inputs, its tiles. 128 by default:\n"
+            "twice the steps of 256 in the same time. With the mirrored images\n"
+            "(``flip_p``) and the cosine decay of 3e-3, on Fashion-MNIST after 300 s of\n"
+            "fit (seeds 0, 1, 2): a linear probe of 0.901-0.903 and kNN-20 of\n"
+            "0.865-0.866, against 0.901-0.905 and 0.857-0.862 at 2e-3 and\n"
+            "0.900-0.903 and 0.855-0.859 with the batches of 256 and no flips (the\n"
+            "default until then)."
+        ),
+        "learning_rate": "3e-3, decayed along a cosine (``lr_schedule``); see ``batch_size``.",
         "lr_schedule": (
-            '``"cosine"`` by default: on Fashion-MNIST after 300 s of fit (3 seeds), the\n'
-            "cosine decay of 2e-3 gave a linear probe of 0.900-0.903 against\n"
-            "0.896-0.901 with a constant 1e-3, and the same kNN-20 (0.855-0.859 against\n"
-            "0.849-0.862)."
+            '``"cosine"`` by default: on Fashion-MNIST after 300 s of fit (3 seeds,\n'
+            "batches of 256, no flips), the cosine decay of 2e-3 gave a linear probe of\n"
+            "0.900-0.903 against 0.896-0.901 with a constant 1e-3, and the same kNN-20\n"
+            "(0.855-0.859 against 0.849-0.862)."
         ),
         "pooling": (
             '``"auto"`` (the pyramid for the built-in encoders) by default: on\n'
@@ -165,11 +182,11 @@ class JigsawPretrainer(BasePretrainer):
 
     def __init__(
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
-        max_time=None, batch_size=256, learning_rate=2e-3, lr_schedule="cosine",
+        max_time=None, batch_size=128, learning_rate=3e-3, lr_schedule="cosine",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
         checkpoint_every=None, pooling="auto", grid="auto", n_permutations="auto",
-        grayscale_p=0.3, channel_shift=None,
+        grayscale_p=0.3, channel_shift=None, flip_p=0.5,
     ):
         self._set_params(locals())
 
@@ -223,6 +240,8 @@ class JigsawPretrainer(BasePretrainer):
 
     def _make_batch(self, x, generator):
         geometry = jigsaw_geometry(x.shape[-2:], self._grid)
+        if self.flip_p > 0:
+            x = RandomHorizontalFlip(self.flip_p)(x, generator)
         x = random_grayscale(x, self.grayscale_p, generator=generator)
         tiles = extract_jigsaw_tiles(x, *geometry, generator=generator, normalize=False)
         shift = self.channel_shift
