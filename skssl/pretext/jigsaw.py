@@ -159,9 +159,9 @@ class JigsawPretrainer(BasePretrainer):
             "twice the steps of 256 in the same time. With the mirrored images\n"
             "(``flip_p``) and the cosine decay of 3e-3, on Fashion-MNIST after 300 s of\n"
             "fit (seeds 0, 1, 2): a linear probe of 0.901-0.903 and kNN-20 of\n"
-            "0.865-0.866, against 0.901-0.905 and 0.857-0.862 at 2e-3 and\n"
-            "0.900-0.903 and 0.855-0.859 with the batches of 256 and no flips (the\n"
-            "default until then)."
+            "0.865-0.866 (seed 0 again: 0.899 and 0.862), against 0.901-0.905 and\n"
+            "0.857-0.862 at 2e-3, and 0.900-0.903 and 0.855-0.859 with batches of 256\n"
+            "and no flips (the default until then)."
         ),
         "learning_rate": "3e-3, decayed along a cosine (``lr_schedule``); see ``batch_size``.",
         "lr_schedule": (
