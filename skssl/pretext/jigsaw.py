@@ -240,7 +240,7 @@ class JigsawPretrainer(BasePretrainer):
 
     def _make_batch(self, x, generator):
         geometry = jigsaw_geometry(x.shape[-2:], self._grid)
-        if self.flip_p > 0:
+        if self.flip_p > 0:  # 0 draws nothing: the paper's batch, random stream and all
             x = RandomHorizontalFlip(self.flip_p)(x, generator)
         x = random_grayscale(x, self.grayscale_p, generator=generator)
         tiles = extract_jigsaw_tiles(x, *geometry, generator=generator, normalize=False)
