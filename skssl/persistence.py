@@ -489,6 +489,8 @@ def _rebuild(document, tensors, path, passed_back=None):
     passed_back = passed_back or {}
     params = {**_decode(document["params"], tensors, path), **passed_back}
     params.update({k: None for k in _NOT_LOADED if k in params})
+    for name, value in getattr(cls, "_defaults_before", {}).items():
+        params.setdefault(name, value)  # a file written before the parameter existed
     try:
         estimator = cls(**params)
         estimator._validate_params()

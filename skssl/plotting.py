@@ -177,23 +177,29 @@ def _cell_numbers(cells, grid, size):
 
 def _jigsaw(est, X, random_state):
     tiles, targets = est.pretext_batch(X, random_state=random_state)
+    # turn_tiles=True: the targets are the permutation and each tile's quarter turns
+    orders, turns = targets if isinstance(targets, tuple) else (targets, None)
     shown, originals = _stretched(tiles), _hwc(_as_images(est, X))
     grid = est._grid  # what grid="auto" chose at fit
     rows = []
-    for b, target in enumerate(targets.tolist()):
+    for b, target in enumerate(orders.tolist()):
         cells = est.permutations_[target]  # tile i is from cell cells[i]
-        solved = np.empty_like(shown[b])
-        solved[cells] = shown[b]
+        upright, title = shown[b], f"permutation {target}"
+        if turns is not None:  # tile i was turned by turns[b, i] quarter turns
+            upright = np.stack([np.rot90(tile, -k, axes=(0, 1))
+                                for tile, k in zip(upright, turns[b].tolist(), strict=True)])
+            title += ", turns " + " ".join(map(str, turns[b].tolist()))
+        solved = np.empty_like(upright)
+        solved[cells] = upright
         rows.append([
             _Panel(originals[b], "original"),
-            _Panel(_mosaic(shown[b], grid), f"permutation {target}",
-                   _cell_numbers(cells, grid, shown.shape[2])),
+            _Panel(_mosaic(shown[b], grid), title, _cell_numbers(cells, grid, shown.shape[2])),
             _Panel(_mosaic(solved, grid), "put back"),
         ])
-    return rows, (
-        f"which of {len(est.permutations_)} permutations shuffled the tiles? "
-        "(red: the cell each tile comes from)"
-    )
+    question = f"which of {len(est.permutations_)} permutations shuffled the tiles"
+    if turns is not None:
+        question += ", and how many quarter turns turned each"
+    return rows, question + "? (red: the cell each tile comes from)"
 
 
 def _position(target):

@@ -40,12 +40,21 @@ def test_permutation_set_is_far_apart_stored_and_seeded():
     assert warm.fit(X).permutations_ is first
 
 
-@pytest.mark.parametrize("flip_p", [0.0, 1.0])
-def test_batch_is_the_shuffled_puzzle_of_each_image(locate, flip_p):
-    est = JigsawPretrainer(n_permutations=30, grid=3, flip_p=flip_p, random_state=0, **SMALL)
+@pytest.mark.parametrize("flip_p, turn_tiles", [(0.0, False), (1.0, False), (1.0, True)])
+def test_batch_is_the_shuffled_puzzle_of_each_image(locate, flip_p, turn_tiles):
+    est = JigsawPretrainer(n_permutations=30, grid=3, flip_p=flip_p, turn_tiles=turn_tiles,
+                           random_state=0, **SMALL)
     est.fit(np.random.RandomState(0).randn(4, 28, 28))  # the scale of the batch looked at
     x = torch.randn(5, 1, 28, 28)
     tiles, target = est.pretext_batch(x[:, 0].numpy())
+    turns = torch.zeros(5, 9, dtype=torch.int64)
+    if turn_tiles:  # each tile turned by its own quarter turns, the second target
+        target, turns = target
+        assert turns.dtype == torch.int64 and turns.shape == (5, 9)
+        assert set(turns.unique().tolist()) == {0, 1, 2, 3}
+        tiles = torch.stack([torch.rot90(t, -int(k), dims=(-2, -1))  # turned back
+                             for t, k in zip(tiles.flatten(0, 1), turns.flatten(), strict=True)])
+        tiles = tiles.unflatten(0, (5, 9))
     assert tiles.shape == (5, 9, 1, 7, 7)
     assert target.dtype == torch.int64 and target.shape == (5,)
     assert ((target >= 0) & (target < 30)).all()
@@ -77,9 +86,10 @@ def test_auto_grid_is_the_papers_3x3_from_16_px_tiles_else_2x2_with_every_order(
                            random_state=0).fit(X)
     assert est.permutations_.shape == (n_permutations, grid * grid)
     assert len({tuple(p) for p in est.permutations_}) == n_permutations
-    tiles, target = est.pretext_batch(X[:2])
+    tiles, (target, turns) = est.pretext_batch(X[:2])
     assert tiles.shape == (2, grid * grid, 1, tile, tile)
-    assert est.head_[-1].out_features == n_permutations
+    assert target.shape == (2,) and turns.shape == (2, grid * grid)
+    assert est.head_[-1].out_features == n_permutations + 4 * grid * grid  # and the turns
     assert est.get_params()["grid"] == "auto"  # the parameter is left as given
 
 
@@ -157,3 +167,26 @@ def test_bad_parameters_and_small_images(params, shape, match):
     est = JigsawPretrainer(**{"max_epochs": 1, "device": "cpu", **params})
     with pytest.raises(ValueError, match=match):
         est.fit(X)
+
+
+def test_turned_tiles_are_learnt_and_older_files_load_without_them(fashion):
+    from skssl.persistence import _describe_estimator, _rebuild
+
+    X = fashion[0][:1500]
+    est = JigsawPretrainer(encoder_kwargs={"channels": (16, 32)}, max_epochs=3, batch_size=64,
+                           random_state=0, device="cpu").fit(X)
+    tiles, (_, turns) = est.pretext_batch(X[:300], random_state=1)
+    net = est._build_network(est.encoder_, est.head_).eval()
+    with torch.no_grad():
+        logits = net(tiles)[:, len(est.permutations_):].unflatten(-1, (4, 4))
+    # 0.37 after these 70 steps; chance is 0.25, with a standard deviation of 0.0125 over
+    # these 1,200 tiles
+    assert float((logits.argmax(-1) == turns).float().mean()) > 0.32
+    # a file written before turn_tiles existed holds a head without the turns
+    old = JigsawPretrainer(turn_tiles=False, max_epochs=1, random_state=0, **SMALL).fit(X[:64])
+    tensors = {}
+    document = _describe_estimator(old, "", tensors)
+    del document["params"]["turn_tiles"]
+    loaded = _rebuild(document, tensors, "old.skssl")
+    assert loaded.turn_tiles is False
+    np.testing.assert_array_equal(loaded.transform(X[:64]), old.transform(X[:64]))

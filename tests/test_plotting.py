@@ -131,9 +131,10 @@ def test_rotation_titles_are_the_labels_and_the_images_come_back_on_the_scale_of
 
 def test_jigsaw_and_context_titles_are_the_targets(fitted, digits):
     X, _ = digits
-    _, targets = fitted["jigsaw"].pretext_batch(X[:N_SHOWN], random_state=0)
+    _, (targets, turns) = fitted["jigsaw"].pretext_batch(X[:N_SHOWN], random_state=0)
     titles = _titles(show_pretext_batch(fitted["jigsaw"], X, n_images=N_SHOWN))
-    assert titles[1::3] == [f"permutation {t}" for t in targets.tolist()]
+    assert titles[1::3] == [f"permutation {t}, turns " + " ".join(map(str, k))
+                            for t, k in zip(targets.tolist(), turns.tolist(), strict=True)]
     assert titles[::3] == ["original"] * N_SHOWN
     assert titles[2::3] == ["put back"] * N_SHOWN
 

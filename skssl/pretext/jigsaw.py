@@ -3,6 +3,7 @@
 import math
 from numbers import Integral, Real
 
+import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..augment import RandomHorizontalFlip
@@ -17,7 +18,9 @@ from ..ops import (
     normalize_patches,
     random_grayscale,
     shuffle_tiles,
+    turn_each,
 )
+from ..ops._checks import randint
 
 # grid="auto" takes the paper's 3x3 when its tiles have at least this many pixels.
 _AUTO_MIN_TILE = 16
@@ -58,6 +61,23 @@ class JigsawPretrainer(BasePretrainer):
     the index of the permutation in ``permutations_``, where
     ``inputs[b, i]`` is the tile of cell ``permutations_[targets[b], i]``. Before it
     is cut, an image is mirrored left-right with probability ``flip_p``.
+
+    **Turned pieces** (``turn_tiles=True``, the default). The pieces of a real
+    puzzle come turned, and solving it means turning each one back as well as
+    putting it in its place: every tile is turned by its own random number of
+    quarter turns (0 to 3), and the head says, next to the permutation, how far
+    each tile was turned (4 more logits per tile, a cross-entropy added to the
+    permutation's). The targets are then the pair ``(permutation index of shape
+    (B,), turns of shape (B, grid * grid))``, ``turns[b, i]`` for ``inputs[b, i]``
+    (:func:`torch.rot90` of the tile by ``turns[b, i]``). A tile's turn is
+    told by its content (a collar is at the top of a shirt): the 2x2 puzzle alone
+    is solved 98 % of the time after 23 epochs on Fashion-MNIST and stops teaching
+    (89 % with the turns), the turns keep each tile's features busy with what is in
+    it. On Fashion-MNIST after 300 s of fit (seeds 0, 1, 2, one session, the same
+    machine): kNN-20 accuracy 0.890, 0.886, 0.877 with the turns against 0.871,
+    0.865, 0.870 without (+1.7 points on average), and a linear probe of 0.903,
+    0.896, 0.903 against 0.902, 0.905, 0.902 (-0.2 on average, less than the
+    seeds' spread of 0.7).
 
     **Colour.** On colour images the puzzle could be solved from colour alone or
     from chromatic aberration (a lens shifts the colour channels a little,
@@ -105,6 +125,11 @@ class JigsawPretrainer(BasePretrainer):
         encoder sees twice the variety of parts. On Fashion-MNIST after 300 s of fit
         (seed 1, batches of 256): a linear probe of 0.901 and kNN-20 of 0.865, against
         0.900 and 0.856 without. 0 turns it off (the paper's batch).
+    turn_tiles : bool, default=True
+        Turn every tile by a random number of quarter turns and predict them, next to
+        the permutation (see *Turned pieces* above). Set it to ``False`` for the
+        paper's puzzle, and for images without a canonical orientation (aerial or
+        microscopy images), whose tiles' turns cannot be told.
 
     Attributes
     ----------
@@ -128,22 +153,26 @@ class JigsawPretrainer(BasePretrainer):
     >>> X, _ = load_fashion_mnist(subset="test", return_X_y=True)
     >>> jig = JigsawPretrainer(n_permutations=10, encoder_kwargs={"channels": (8, 16)},
     ...                        max_epochs=3, batch_size=50, random_state=0)
-    >>> jig.fit_transform(X[:300]).shape
-    (300, 80)
+    >>> jig.fit_transform(X[:600]).shape
+    (600, 80)
     >>> jig.permutations_.shape  # grid="auto": 2x2 on 28 px images
     (10, 4)
-    >>> jig.history_[-1]["pretext_accuracy"] > 0.5  # chance is 0.1
+    >>> jig.history_[-1]["pretext_accuracy"] > 0.15  # the permutation; chance is 0.1
     True
 
     The pretext batch the training loop makes from 4 images: 4 tiles of 11x11 pixels
-    per image, and the permutation index.
+    per image, the permutation index, and how many quarter turns each tile was turned.
 
-    >>> tiles, target = jig.pretext_batch(X[:4])
-    >>> tiles.shape, target.shape
-    (torch.Size([4, 4, 1, 11, 11]), torch.Size([4]))
+    >>> tiles, (target, turns) = jig.pretext_batch(X[:4])
+    >>> tiles.shape, target.shape, turns.shape
+    (torch.Size([4, 4, 1, 11, 11]), torch.Size([4]), torch.Size([4, 4]))
     """
 
-    _network_parameters = (*BasePretrainer._network_parameters, "grid", "n_permutations")
+    _network_parameters = (
+        *BasePretrainer._network_parameters, "grid", "n_permutations", "turn_tiles"
+    )
+    # What skssl.load gives a file written before the parameter existed.
+    _defaults_before = {"turn_tiles": False}
     _parameter_constraints: dict = {
         **BasePretrainer._parameter_constraints,
         "grid": [Interval(Integral, 2, 3, closed="both"), StrOptions({"auto"})],
@@ -151,6 +180,7 @@ class JigsawPretrainer(BasePretrainer):
         "grayscale_p": [Interval(Real, 0, 1, closed="both")],
         "channel_shift": [Interval(Integral, 0, None, closed="left"), None],
         "flip_p": [Interval(Real, 0, 1, closed="both")],
+        "turn_tiles": ["boolean"],
     }
 
     _parameter_notes = {
@@ -186,7 +216,7 @@ class JigsawPretrainer(BasePretrainer):
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
         checkpoint_every=None, pooling="auto", grid="auto", n_permutations="auto",
-        grayscale_p=0.3, channel_shift=None, flip_p=0.5,
+        grayscale_p=0.3, channel_shift=None, flip_p=0.5, turn_tiles=True,
     ):
         self._set_params(locals())
 
@@ -236,7 +266,8 @@ class JigsawPretrainer(BasePretrainer):
         return (tile, tile)
 
     def _build_head(self, n_inputs):
-        return mlp_head(n_inputs, len(self.permutations_))
+        n_turns = 4 * len(self.permutations_[0]) if self.turn_tiles else 0
+        return mlp_head(n_inputs, len(self.permutations_) + n_turns)
 
     def _make_batch(self, x, generator):
         geometry = jigsaw_geometry(x.shape[-2:], self._grid)
@@ -248,7 +279,29 @@ class JigsawPretrainer(BasePretrainer):
         if shift is None:
             shift = default_channel_shift(geometry.tile_size)
         tiles = normalize_patches(channel_jitter(tiles, shift, generator=generator))
-        return shuffle_tiles(tiles, self.permutations_, generator=generator)
+        tiles, order = shuffle_tiles(tiles, self.permutations_, generator=generator)
+        if not self.turn_tiles:
+            return tiles, order
+        b, t = tiles.shape[:2]
+        turns = randint(0, 3, (b * t,), generator, tiles.device)
+        tiles = turn_each(tiles.flatten(0, 1), turns).unflatten(0, (b, t))
+        return tiles, (order, turns.view(b, t))
+
+    def _loss(self, outputs, targets):
+        if not self.turn_tiles:
+            return super()._loss(outputs, targets)
+        order, turns = targets
+        n = len(self.permutations_)
+        return F.cross_entropy(outputs[:, :n], order) + F.cross_entropy(
+            outputs[:, n:].reshape(-1, 4), turns.reshape(-1)
+        )
+
+    def _count_correct(self, outputs, targets):
+        if not self.turn_tiles:
+            return super()._count_correct(outputs, targets)
+        order = targets[0]
+        n = len(self.permutations_)
+        return int((outputs[:, :n].argmax(-1) == order).sum()), order.numel()
 
     def _embed(self, x):
         return self._encode(normalize_patches(x))
