@@ -3,7 +3,6 @@
 import math
 from numbers import Integral, Real
 
-import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..augment import RandomHorizontalFlip
@@ -287,21 +286,22 @@ class JigsawPretrainer(BasePretrainer):
         tiles = turn_each(tiles.flatten(0, 1), turns).unflatten(0, (b, t))
         return tiles, (order, turns.view(b, t))
 
+    def _split(self, outputs):
+        """The permutation logits ``(B, n_permutations)`` and each tile's turn logits
+        ``(B, T, 4)``."""
+        n = len(self.permutations_)
+        return outputs[:, :n], outputs[:, n:].unflatten(-1, (-1, 4))
+
     def _loss(self, outputs, targets):
         if not self.turn_tiles:
             return super()._loss(outputs, targets)
-        order, turns = targets
-        n = len(self.permutations_)
-        return F.cross_entropy(outputs[:, :n], order) + F.cross_entropy(
-            outputs[:, n:].reshape(-1, 4), turns.reshape(-1)
-        )
+        (order_logits, turn_logits), (order, turns) = self._split(outputs), targets
+        return super()._loss(order_logits, order) + super()._loss(turn_logits, turns)
 
     def _count_correct(self, outputs, targets):
         if not self.turn_tiles:
             return super()._count_correct(outputs, targets)
-        order = targets[0]
-        n = len(self.permutations_)
-        return int((outputs[:, :n].argmax(-1) == order).sum()), order.numel()
+        return super()._count_correct(self._split(outputs)[0], targets[0])  # the permutation
 
     def _embed(self, x):
         return self._encode(normalize_patches(x))
