@@ -43,9 +43,10 @@ ESTIMATORS = {
         crop_scale=(0.08, 1.0), view_size=None, learning_rate=1e-3, lr_schedule="constant",
         pooling="mean", **COMMON,
     ),
-    # pinned before the cosine decay of 2e-3 became the default: the old rate, explicitly
+    # pinned before the cosine decay of 2e-3 and the weight decay of 0.05 became the
+    # defaults: the old rate and decay, explicitly
     "intruder": lambda: skssl.IntruderPretrainer(learning_rate=1e-3, lr_schedule="constant",
-                                                 **COMMON),
+                                                 weight_decay=1e-4, **COMMON),
     "custom": lambda: skssl.PretextPretrainer(mirror_task, n_outputs=2, **COMMON),
 }
 

@@ -184,13 +184,14 @@ class JigsawPretrainer(BasePretrainer):
 
     _parameter_notes = {
         "batch_size": (
-            "Each image gives ``grid * grid`` encoder inputs, its tiles. 128 by default:\n"
-            "twice the steps of 256 in the same time. With the mirrored images\n"
-            "(``flip_p``) and the cosine decay of 3e-3, on Fashion-MNIST after 300 s of\n"
-            "fit (seeds 0, 1, 2): a linear probe of 0.901-0.903 and kNN-20 of\n"
-            "0.865-0.866 (seed 0 again: 0.899 and 0.862), against 0.901-0.905 and\n"
-            "0.857-0.862 at 2e-3, and 0.900-0.903 and 0.855-0.859 with batches of 256\n"
-            "and no flips (the default until then)."
+            "Each image gives ``grid * grid`` encoder inputs, its tiles. 256 by default:\n"
+            "with the turned tiles (``turn_tiles``), the mirrored images and the cosine\n"
+            "decay of 3e-3, on Fashion-MNIST after 300 s of fit (seeds 0, 1, 2), a linear\n"
+            "probe of 0.902-0.904 and kNN-20 of 0.880-0.889, against 0.896-0.903 and\n"
+            "0.877-0.890 with batches of 128 (the default until 2026-12-04 evening, on\n"
+            "a faster machine: 23-25 epochs against 18-19). Without the turns, 128\n"
+            "had won: 0.901-0.903 and 0.865-0.866 against 0.900-0.903 and\n"
+            "0.855-0.859 with 256 and no flips."
         ),
         "learning_rate": "3e-3, decayed along a cosine (``lr_schedule``); see ``batch_size``.",
         "lr_schedule": (
@@ -211,7 +212,7 @@ class JigsawPretrainer(BasePretrainer):
 
     def __init__(
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
-        max_time=None, batch_size=128, learning_rate=3e-3, lr_schedule="cosine",
+        max_time=None, batch_size=256, learning_rate=3e-3, lr_schedule="cosine",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
         checkpoint_every=None, pooling="auto", grid="auto", n_permutations="auto",
