@@ -178,7 +178,7 @@ def _cell_numbers(cells, grid, size):
 def _jigsaw(est, X, random_state):
     tiles, targets = est.pretext_batch(X, random_state=random_state)
     # turn_tiles=True: the targets are the permutation and each tile's quarter turns
-    orders, turns = targets if isinstance(targets, tuple) else (targets, None)
+    orders, turns = targets if est.turn_tiles else (targets, None)
     shown, originals = _stretched(tiles), _hwc(_as_images(est, X))
     grid = est._grid  # what grid="auto" chose at fit
     rows = []

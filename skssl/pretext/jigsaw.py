@@ -193,7 +193,13 @@ class JigsawPretrainer(BasePretrainer):
             "had won: 0.901-0.903 and 0.865-0.866 against 0.900-0.903 and\n"
             "0.855-0.859 with 256 and no flips."
         ),
-        "learning_rate": "3e-3, decayed along a cosine (``lr_schedule``); see ``batch_size``.",
+        "learning_rate": (
+            "3e-3, decayed along a cosine (``lr_schedule``). On Fashion-MNIST after 300 s\n"
+            "of fit: with batches of 256 and the turned tiles (seed 1), a linear probe of\n"
+            "0.904 and kNN-20 of 0.884 against 0.901 and 0.879 at 2e-3; before the\n"
+            "turned tiles, with batches of 128 (seeds 0, 1, 2), 0.901-0.903 and\n"
+            "0.865-0.866 against 0.901-0.905 and 0.857-0.862 at 2e-3."
+        ),
         "lr_schedule": (
             '``"cosine"`` by default: on Fashion-MNIST after 300 s of fit (3 seeds,\n'
             "batches of 256, no flips), the cosine decay of 2e-3 gave a linear probe of\n"
