@@ -127,6 +127,15 @@ class ContextPretrainer(BasePretrainer):
             "with 256 images the head and optimizer took 20 % of the fit on a CPU (9 %\n"
             "with 512, at the same accuracy)."
         ),
+        "learning_rate": (
+            "2e-3, decayed along a cosine (``lr_schedule``), as intruder's and SimCLR's."
+        ),
+        "lr_schedule": (
+            '``"cosine"`` by default: on Fashion-MNIST after 300 s of fit (3 seeds), the\n'
+            "cosine decay of 2e-3 gave a linear probe of 0.902-0.906 against 0.897-0.905\n"
+            "with a constant 1e-3 (every seed at least 3 points above the untrained\n"
+            "encoder of the same seed), and a kNN-20 of 0.869-0.875 against 0.870-0.877."
+        ),
         "pooling": (
             '``"auto"`` (the pyramid for the built-in encoders) by default: on\n'
             "Fashion-MNIST after 300 s of fit, a linear probe of 0.897-0.902 against\n"
@@ -137,7 +146,7 @@ class ContextPretrainer(BasePretrainer):
 
     def __init__(
         self, *, encoder="cnn", encoder_kwargs=None, image_shape=None, max_epochs=10,
-        max_time=None, batch_size=512, learning_rate=1e-3, lr_schedule="constant",
+        max_time=None, batch_size=512, learning_rate=2e-3, lr_schedule="cosine",
         weight_decay=1e-4, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
         checkpoint_every=None, pooling="auto", patch_size=None, gap=None, jitter=None,
