@@ -54,7 +54,7 @@ def test_signature_common_parameters_first_method_parameters_last(cls):
     own = inspect.signature(cls.__init__).parameters
     different = {n for n in COMMON if own[n].default != base[n].default}
     # ContextPretrainer: batches of 512; MAEPretrainer: a ViT, since it needs patch tokens;
-    # SimCLR, intruder and jigsaw: the measured cosine decay of a larger rate; intruder:
+    # SimCLR, intruder, jigsaw and context: the measured cosine decay of a larger rate; intruder:
     # the measured weight decay of 0.05
     allowed = {"batch_size", "encoder", "learning_rate", "lr_schedule", "pooling",
                "weight_decay"}

@@ -128,7 +128,7 @@ class ContextPretrainer(BasePretrainer):
             "with 512, at the same accuracy)."
         ),
         "learning_rate": (
-            "2e-3, decayed along a cosine (``lr_schedule``), as intruder's and SimCLR's."
+            "2e-3, decayed along a cosine (``lr_schedule``), won our benchmarks."
         ),
         "lr_schedule": (
             '``"cosine"`` by default: on Fashion-MNIST after 300 s of fit (3 seeds), the\n'

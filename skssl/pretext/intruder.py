@@ -142,8 +142,7 @@ class IntruderPretrainer(BasePretrainer):
     _parameter_notes = {
         "batch_size": "One corrupted copy of each image; intruders come from the same batch.",
         "learning_rate": (
-            "2e-3, decayed along a cosine (``lr_schedule``), won our benchmarks (jigsaw\n"
-            "decays 3e-3, context 2e-3 as here; rotation keeps a constant 1e-3)."
+            "2e-3, decayed along a cosine (``lr_schedule``), won our benchmarks."
         ),
         "lr_schedule": (
             '``"cosine"`` by default: on Fashion-MNIST after 300 s of fit (3 seeds), the\n'

@@ -123,10 +123,7 @@ class SimCLRPretrainer(BasePretrainer):
 
     _parameter_notes = {
         "batch_size": "Each image gives 2 views; more images mean more negatives.",
-        "learning_rate": (
-            "2e-3 with the cosine decay won our benchmarks (as for intruder and context;\n"
-            "jigsaw decays 3e-3, rotation keeps a constant 1e-3)."
-        ),
+        "learning_rate": "2e-3 with the cosine decay won our benchmarks.",
         "lr_schedule": "The paper decays with a cosine; so does ours by default.",
         "pooling": (
             '``"auto"`` by default, the pyramid for the built-in encoders: on Fashion-MNIST\n'
