@@ -37,7 +37,7 @@ ESTIMATORS = {
     "jigsaw": lambda: skssl.JigsawPretrainer(grid=3, n_permutations=10, learning_rate=1e-3,
                                              lr_schedule="constant", flip_p=0.0,
                                              turn_tiles=False, **COMMON),
-    # pinned before the cosine decay of 2e-3 became the default: the constant 1e-3
+    # pinned before the cosine decay became the default: the constant 1e-3 of then
     "context": lambda: skssl.ContextPretrainer(learning_rate=1e-3, lr_schedule="constant",
                                                **COMMON),
     # pinned before the defaults became the measured recipe: the old defaults, explicitly
