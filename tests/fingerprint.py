@@ -45,10 +45,11 @@ ESTIMATORS = {
         crop_scale=(0.08, 1.0), view_size=None, learning_rate=1e-3, lr_schedule="constant",
         pooling="mean", **COMMON,
     ),
-    # pinned before the cosine decay of 2e-3 and the weight decay of 0.05 became the
-    # defaults: the old rate and decay, explicitly
+    # pinned before the cosine decay of 2e-3, the weight decay of 0.05 and intruders
+    # from similar images became the defaults: the old rate, decay and donors, explicitly
     "intruder": lambda: skssl.IntruderPretrainer(learning_rate=1e-3, lr_schedule="constant",
-                                                 weight_decay=1e-4, **COMMON),
+                                                 weight_decay=1e-4, similar_donors=None,
+                                                 **COMMON),
     "custom": lambda: skssl.PretextPretrainer(mirror_task, n_outputs=2, **COMMON),
 }
 

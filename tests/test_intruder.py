@@ -127,3 +127,18 @@ def test_non_square_images_are_turned_by_half_turns():
     corrupted, (_, turns) = est.pretext_batch(X, random_state=1)
     assert corrupted.shape == (40, 1, 12, 16)
     assert set(turns.tolist()) == {0, 2}
+
+
+def test_files_saved_before_similar_donors_keep_any_donor():
+    from skssl.persistence import _describe_estimator, _rebuild
+
+    X = load_digits().images[:64]
+    old = IntruderPretrainer(encoder_kwargs={"channels": (4,)}, max_epochs=1, batch_size=32,
+                             similar_donors=None, device="cpu", random_state=0).fit(X)
+    tensors = {}
+    document = _describe_estimator(old, "", tensors)
+    del document["params"]["similar_donors"]
+    loaded = _rebuild(document, tensors, "old.skssl")
+    assert loaded.similar_donors is None
+    np.testing.assert_array_equal(loaded.transform(X), old.transform(X))
+    assert IntruderPretrainer().similar_donors == 16

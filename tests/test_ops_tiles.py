@@ -79,3 +79,22 @@ def test_images_smaller_than_the_grid():
 def test_tile_classes_are_the_target_values():
     assert [INTACT, INTRUDER, MISPLACED, ROTATED] == list(range(len(TILE_CLASSES)))
     assert TILE_CLASSES == ("intact", "intruder", "misplaced", "rotated")
+
+
+def test_similar_donors_come_from_the_most_similar_images():
+    # Two families of images: pairs (2i, 2i+1) nearly equal, the pairs far apart.
+    base = torch.randn(6, 1, 14, 14) * 3
+    x = torch.repeat_interleave(base, 2, dim=0) + 0.01 * torch.randn(12, 1, 14, 14)
+    out, targets = corrupt_tiles(x, 2, 1.0, 0.0, 0.0, min_change=0.0,
+                                 generator=torch.Generator().manual_seed(0), similar_donors=1)
+    assert (targets == INTRUDER).all()
+    for b in range(len(x)):
+        twin = b ^ 1
+        for t, tile in enumerate(_tiles(out[b], 2)):
+            assert torch.equal(tile, _tiles(x[twin], 2)[t])
+    # Capped at the other images of the batch; an image is never its own donor.
+    _, targets = corrupt_tiles(x[:2], 2, 1.0, 0.0, 0.0, min_change=0.0,
+                               generator=torch.Generator(), similar_donors=50)
+    assert (targets == INTRUDER).all()
+    with pytest.raises(ValueError, match="similar_donors"):
+        corrupt_tiles(x, generator=torch.Generator(), similar_donors=0)

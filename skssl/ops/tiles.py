@@ -1,6 +1,7 @@
 """Corrupted tiles of whole images: intruders, misplaced and rotated tiles (skssl's own task)."""
 
 import torch
+import torch.nn.functional as F
 
 from ._checks import check_batch, check_generator, check_int, randint, uniform
 
@@ -19,6 +20,15 @@ def _tile_layout(size, n_tiles):
     return tile_of, start[:-1], start.diff()
 
 
+def _similar(x, k):
+    """The ``k`` other images of the batch most like each image, ``(B, k)`` indices:
+    highest cosine similarity of their 7x7 average-pooled thumbnails."""
+    thumbs = F.normalize(F.adaptive_avg_pool2d(x.float(), 7).flatten(1), dim=1)
+    similarity = thumbs @ thumbs.T
+    similarity.fill_diagonal_(-2.0)  # below any cosine: never an image's own donor
+    return similarity.topk(k, dim=1).indices
+
+
 def corrupt_tiles(
     x,
     grid=4,
@@ -28,6 +38,7 @@ def corrupt_tiles(
     min_change=0.1,
     *,
     generator,
+    similar_donors=None,
 ):
     """Corrupt random tiles of every image and label what happened to each tile.
 
@@ -47,7 +58,9 @@ def corrupt_tiles(
     nothing in the image could tell. Tiles never straddle images, so a layout finer
     than the image (``grid`` larger than ``H`` or ``W``) uses ``min(grid, H)`` rows
     and ``min(grid, W)`` columns of tiles, and the missing tiles are always intact.
-    Everything is one gather per batch, on ``x.device``.
+    With ``similar_donors=k``, every intruder comes from one of the ``k`` images of
+    the batch most like its own (hard intruders: a sleeve of another shirt rather
+    than of a sandal). Everything is one gather per batch, on ``x.device``.
 
     Parameters
     ----------
@@ -62,6 +75,11 @@ def corrupt_tiles(
         channels, in the units of ``x``) for it to be labelled corrupted.
     generator : torch.Generator
         Source of the corruptions, donors and source tiles.
+    similar_donors : int, default=None
+        If set, each intruder tile's donor is drawn from the ``similar_donors`` other
+        images of the batch whose 7x7 average-pooled thumbnails have the highest
+        cosine similarity with its image's; ``None`` draws it from all the other
+        images. Capped at ``B - 1``.
 
     Returns
     -------
@@ -83,10 +101,18 @@ def corrupt_tiles(
     >>> tiles = lambda img: img.reshape(4, 7, 4, 7).transpose(1, 2).reshape(16, 49)
     >>> bool((tiles(corrupted[0, 0])[intact] == tiles(x[0, 0])[intact]).all())
     True
+
+    Intruders from the 2 images most like each image:
+
+    >>> corrupted, targets = corrupt_tiles(x, grid=4, generator=g, similar_donors=2)
+    >>> corrupted.shape
+    torch.Size([8, 1, 28, 28])
     """
     check_batch(x)
     check_generator(generator)
     grid = check_int(grid, "grid", 1)
+    if similar_donors is not None:
+        similar_donors = check_int(similar_donors, "similar_donors", 1)
     probabilities = (p_intruder, p_misplaced, p_rotated)
     if min(probabilities) < 0 or sum(probabilities) > 1:
         raise ValueError(
@@ -105,7 +131,12 @@ def corrupt_tiles(
     kind = torch.where(draw < bounds[-1], torch.bucketize(draw, bounds, right=True) + 1, INTACT)
     # Donors are other images, source tiles other tiles: an offset in [1, n - 1] mod n.
     images = torch.arange(batch, device=device)[:, None]
-    donor = (images + randint(1, max(batch - 1, 1), kind.shape, generator, device)) % batch
+    if similar_donors is None or batch < 2:
+        donor = (images + randint(1, max(batch - 1, 1), kind.shape, generator, device)) % batch
+    else:
+        donor = _similar(x, min(similar_donors, batch - 1))
+        pick = randint(0, donor.shape[1] - 1, kind.shape, generator, device)
+        donor = donor.gather(1, pick)
     n_tiles = rows * cols
     here = torch.arange(n_labels, device=device)
     here = (here // grid) * cols + here % grid

@@ -88,6 +88,16 @@ class IntruderPretrainer(BasePretrainer):
         0.879-0.884 and left the linear probe where it was (0.900-0.909 against
         0.904-0.907). Set it to ``False``, with ``p_rotated=0``, for images that have
         no canonical orientation (aerial or microscopy images).
+    similar_donors : int or None, default=16
+        Each intruder comes from one of the ``similar_donors`` images of the batch most
+        like its own (cosine similarity of 7x7 thumbnails; see
+        :func:`~skssl.ops.corrupt_tiles`), so that telling it apart takes the fine
+        details that separate a shirt from a pullover, not the coarse ones that
+        separate a shirt from a sandal. ``None`` draws it from any other image. On
+        Fashion-MNIST after 300 s of fit, 16 of the batch's 256 images gave a linear
+        probe of 0.909-0.913 and a kNN-20 of 0.889-0.894 (seeds 0, 1, 2), against
+        0.906-0.912 and 0.888-0.892 from any image (the same seeds on the two nights
+        before).
 
     Attributes
     ----------
@@ -137,7 +147,10 @@ class IntruderPretrainer(BasePretrainer):
         "p_rotated": [Interval(Real, 0, 1, closed="both")],
         "min_change": [Interval(Real, 0, None, closed="left")],
         "turn_images": ["boolean"],
+        "similar_donors": [Interval(Integral, 1, None, closed="left"), None],
     }
+    # Fits saved before similar_donors existed drew intruders from any image.
+    _defaults_before = {"similar_donors": None}
 
     _parameter_notes = {
         "batch_size": "One corrupted copy of each image; intruders come from the same batch.",
@@ -175,7 +188,7 @@ class IntruderPretrainer(BasePretrainer):
         weight_decay=0.05, optimizer="adamw", device="auto", random_state=None, verbose=0,
         warm_start=False, channels_last=True, precision="auto", checkpoint=None,
         checkpoint_every=None, pooling="auto", grid=4, p_intruder=0.2, p_misplaced=0.15,
-        p_rotated=0.15, min_change=0.1, turn_images=True,
+        p_rotated=0.15, min_change=0.1, turn_images=True, similar_donors=16,
     ):
         self._set_params(locals())
 
@@ -197,6 +210,7 @@ class IntruderPretrainer(BasePretrainer):
             self.p_rotated,
             self.min_change,
             generator=generator,
+            similar_donors=self.similar_donors,
         )
         if not self.turn_images:
             return corrupted, classes
