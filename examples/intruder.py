@@ -1,12 +1,12 @@
 """Spot the intruders: skssl's own pretext task, tile by tile on whole images.
 
 **The pretext task.** Every image is cut into 4x4 tiles and some tiles are corrupted:
-replaced by the tile at the same place in *another image of the batch* (an intruder),
-replaced by another tile of the same image (misplaced), or turned by 180 degrees
-(rotated). The corrupted image is then turned by 0, 90, 180 or 270 degrees. The encoder
-sees the whole image, and for each of the 16 tiles the head says which of the four
-classes it is in (intact, intruder, misplaced or rotated), and for the whole image by how
-much it was turned, as rotation prediction asks.
+replaced by the tile at the same place in *another image of the batch*, one of the 16
+most like it (an intruder), replaced by another tile of the same image (misplaced), or
+turned by 180 degrees (rotated). The corrupted image is then turned by 0, 90, 180 or 270
+degrees. The encoder sees the whole image, and for each of the 16 tiles the head says
+which of the four classes it is in (intact, intruder, misplaced or rotated), and for the
+whole image by how much it was turned, as rotation prediction asks.
 
 **Why it teaches useful features.** It answers three weaknesses of the classic
 predictive tasks:
@@ -17,7 +17,8 @@ predictive tasks:
 - *No negatives from other images.* To see that a sleeve does not belong on a trouser,
   the network must know which parts belong together, that is tell images apart, as
   contrastive methods (SimCLR) do, but without their pairs of views, projection head or
-  large batches.
+  large batches. The donors are the images most like the image (hard negatives): a
+  sleeve of another shirt is given away only by the fine details that tell garments apart.
 - *Shortcuts.* Intruders come from the same place in their donor image, so position and
   background do not give them away; all three corruptions leave the same seams at tile
   borders, so seams say *that* a tile changed but not *how*: the class must be read
