@@ -101,7 +101,10 @@ class IntruderPretrainer(BasePretrainer):
         batch's 256 images gave a linear probe of 0.910 / 0.911 / 0.913 and a kNN-20
         of 0.893 / 0.891 / 0.890, against 0.907 / 0.911 / 0.909 and 0.892 / 0.890 /
         0.885 from any image: as good or better on every seed, by 0.2 points on
-        average, within the spread of the seeds.
+        average, within the spread of the seeds. In distributed training each process
+        draws donors from its own share of the batch (``batch_size / world_size``
+        images): with many processes the same ``similar_donors`` are chosen from
+        fewer images, so they are a looser match.
 
     Attributes
     ----------
